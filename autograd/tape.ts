@@ -1,0 +1,194 @@
+/**
+ * The tape: a flat list of op applications recorded while `valueAndGrad` evaluates a function.
+ *
+ * Recording is on only inside `valueAndGrad`, and only for ops with at least one input that depends on the
+ * parameters (a "tracked" tensor). Backward walks the list in reverse, accumulating gradients per tensor,
+ * so a tensor used twice receives both contributions. Backward functions call raw kernels and are not
+ * themselves recorded: gradients are first order.
+ */
+import { Tensor, shapeText } from './tensor.ts'
+import { binary } from '../kernels/elementwise.ts'
+import { leaves, treeMap, type Tree } from './tree.ts'
+
+// ---------------------------------------------------------------------------------------------------------------
+// op declaration
+// ---------------------------------------------------------------------------------------------------------------
+
+/** What a forward pass returns: the output values and shape, and whatever its backward needs. */
+export interface Forward<S> {
+  readonly out: Float32Array
+  readonly shape: readonly number[]
+  readonly saved: S
+}
+
+export interface OpSpec<A, S> {
+  readonly name: string
+  /** Throws a ShapeError for inputs it cannot take; computes the output with kernels. */
+  readonly forward: (inputs: readonly Tensor[], attrs: A) => Forward<S>
+  /** Vector–Jacobian product: the gradient of each input given dy (null where an input takes none). */
+  readonly backward: (dy: Float32Array, saved: S, inputs: readonly Tensor[], attrs: A, out: Tensor) => readonly (Float32Array | null)[]
+}
+
+interface Entry {
+  readonly op: string
+  readonly inputs: readonly Tensor[]
+  readonly output: Tensor
+  readonly backward: (dy: Float32Array) => readonly (Float32Array | null)[]
+}
+
+interface Recording {
+  readonly entries: Entry[]
+  readonly tracked: Set<Tensor>
+}
+
+let recording: Recording | null = null
+const scopes: Set<Tensor>[] = []
+
+export class ShapeError extends Error {
+  override name = 'ShapeError'
+}
+
+export class NonFiniteError extends Error {
+  override name = 'NonFiniteError'
+}
+
+/** Throw a ShapeError naming the op, the input and the shapes involved. */
+export function shapeError(op: string, input: string, found: readonly number[], expected: string): never {
+  throw new ShapeError(`${op}: input '${input}' has shape ${shapeText(found)}, expected ${expected}`)
+}
+
+const debugNumerics = (): boolean => process.env.HAPLOVL_DEBUG_NUMERICS === '1'
+
+function checkFinite(values: Float32Array, what: string, op: string, position: number, shape: readonly number[]): void {
+  for (let i = 0; i < values.length; i++)
+    if (!Number.isFinite(values[i]!))
+      throw new NonFiniteError(
+        `${what} of op '${op}' (tape position ${position}, shape ${shapeText(shape)}) is ${values[i]} at flat index ${i}`,
+      )
+}
+
+/** A new tensor, registered with the innermost `tidy` scope. */
+export function track(data: Float32Array, shape: readonly number[]): Tensor {
+  const t = new Tensor(data, shape)
+  scopes[scopes.length - 1]?.add(t)
+  return t
+}
+
+/** Declare a differentiable op from its forward and backward; returns the function users call. */
+export function defineOp<A = undefined, S = undefined>(spec: OpSpec<A, S>): (inputs: readonly Tensor[], attrs: A) => Tensor {
+  return (inputs, attrs) => {
+    const { out, shape, saved } = spec.forward(inputs, attrs)
+    const output = track(out, shape)
+    const position = recording?.entries.length ?? -1
+    if (debugNumerics()) checkFinite(out, 'output', spec.name, position, shape)
+    if (recording && inputs.some((t) => recording!.tracked.has(t))) {
+      recording.tracked.add(output)
+      recording.entries.push({
+        op: spec.name,
+        inputs,
+        output,
+        backward: (dy) => spec.backward(dy, saved, inputs, attrs, output),
+      })
+    }
+    return output
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// differentiation
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface ValueAndGrad<P> {
+  readonly value: number
+  readonly grads: P
+}
+
+/**
+ * Transform f(params, ...args) → scalar Tensor into a function returning its value and d value / d params,
+ * the gradients in a tree of the same type as `params`. Parameters that f does not use get zeros.
+ * A non-finite value throws NonFiniteError before any gradient is computed.
+ */
+export function valueAndGrad<P extends Tree, Args extends unknown[]>(
+  f: (params: P, ...args: Args) => Tensor,
+): (params: P, ...args: Args) => ValueAndGrad<P> {
+  return (params, ...args) => {
+    if (recording) throw new Error('valueAndGrad: nested differentiation is not supported (gradients are first order)')
+    const params_ = leaves(params)
+    const rec: Recording = { entries: [], tracked: new Set(params_) }
+    let loss: Tensor
+    recording = rec
+    try {
+      loss = f(params, ...args)
+    } finally {
+      recording = null
+    }
+    if (!(loss instanceof Tensor) || loss.size !== 1)
+      throw new ShapeError(`valueAndGrad: the function must return a one-element tensor, got ${loss instanceof Tensor ? shapeText(loss.shape) : typeof loss}`)
+    const value = loss.data[0]!
+    if (!Number.isFinite(value)) throw new NonFiniteError(`valueAndGrad: the loss is ${value}`)
+
+    const grad = new Map<Tensor, Float32Array>([[loss, Float32Array.of(1)]])
+    for (let i = rec.entries.length - 1; i >= 0; i--) {
+      const e = rec.entries[i]!
+      const dy = grad.get(e.output)
+      if (!dy) continue
+      grad.delete(e.output) // an op output's gradient is complete once its op is reached
+      const dxs = e.backward(dy)
+      e.inputs.forEach((x, j) => {
+        const dx = dxs[j]
+        if (!dx || !rec.tracked.has(x)) return
+        if (dx.length !== x.size)
+          throw new ShapeError(`backward of '${e.op}': gradient for input ${j} has ${dx.length} values, input has shape ${shapeText(x.shape)}`)
+        if (debugNumerics()) checkFinite(dx, `gradient for input ${j}`, e.op, i, x.shape)
+        const prev = grad.get(x)
+        grad.set(x, prev ? binary('add', prev, x.shape, dx, x.shape, x.shape) : dx)
+      })
+    }
+    const grads = treeMap(params, (p) => new Tensor(grad.get(p) ?? new Float32Array(p.size), p.shape))
+    return { value, grads }
+  }
+}
+
+/** Evaluate fn with recording off (inference, frozen teachers, metrics). */
+export function noGrad<T>(fn: () => T): T {
+  const saved = recording
+  recording = null
+  try {
+    return fn()
+  } finally {
+    recording = saved
+  }
+}
+
+/** True while a tape is recording (for tests of "nothing is recorded outside valueAndGrad"). */
+export function isRecording(): boolean {
+  return recording !== null
+}
+
+/**
+ * Run fn and dispose every tensor created inside it that its result does not hold.
+ * The result may be a Tensor, a tree of Tensors, or an object whose values are such trees.
+ */
+export function tidy<T>(fn: () => T): T {
+  const scope = new Set<Tensor>()
+  scopes.push(scope)
+  let result: T
+  try {
+    result = fn()
+  } finally {
+    scopes.pop()
+  }
+  const keep = new Set<Tensor>()
+  const collect = (v: unknown): void => {
+    if (v instanceof Tensor) keep.add(v)
+    else if (Array.isArray(v)) v.forEach(collect)
+    else if (v !== null && typeof v === 'object') Object.values(v).forEach(collect)
+  }
+  collect(result)
+  const parent = scopes[scopes.length - 1]
+  for (const t of scope) {
+    if (keep.has(t)) parent?.add(t)
+    else t.dispose()
+  }
+  return result
+}
