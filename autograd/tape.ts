@@ -144,7 +144,7 @@ export function valueAndGrad<P extends Tree, Args extends unknown[]>(
         grad.set(x, prev ? binary('add', prev, x.shape, dx, x.shape, x.shape) : dx)
       })
     }
-    const grads = treeMap(params, (p) => new Tensor(grad.get(p) ?? new Float32Array(p.size), p.shape))
+    const grads = treeMap(params, (p) => track(grad.get(p) ?? new Float32Array(p.size), p.shape))
     return { value, grads }
   }
 }
