@@ -4,20 +4,8 @@
  */
 import { Tensor } from './tensor.ts'
 
-export type Tree = Tensor | readonly Tree[] | { readonly [key: string]: Tree }
-
-
-/** Leaves in a fixed order: arrays by index, records by sorted key. */
-export function leaves(tree: Tree): Tensor[] {
-  const out: Tensor[] = []
-  const walk = (t: Tree): void => {
-    if (t instanceof Tensor) out.push(t)
-    else if (Array.isArray(t)) (t as readonly Tree[]).forEach(walk)
-    else for (const k of Object.keys(t).sort()) walk((t as { readonly [key: string]: Tree })[k]!)
-  }
-  walk(tree)
-  return out
-}
+/** Optional entries (a linear layer without bias) may be undefined: they are skipped. */
+export type Tree = Tensor | readonly Tree[] | { readonly [key: string]: Tree | undefined }
 
 /** Leaves with their dotted paths ("blocks.0.attn.wq"). */
 export function entries(tree: Tree, prefix = ''): [string, Tensor][] {
@@ -25,8 +13,11 @@ export function entries(tree: Tree, prefix = ''): [string, Tensor][] {
   const join = (k: string | number) => (prefix === '' ? `${k}` : `${prefix}.${k}`)
   if (Array.isArray(tree)) return (tree as readonly Tree[]).flatMap((t, i) => entries(t, join(i)))
   const rec = tree as { readonly [key: string]: Tree }
-  return Object.keys(rec).sort().flatMap((k) => entries(rec[k]!, join(k)))
+  return Object.keys(rec).sort().flatMap((k) => (rec[k] === undefined ? [] : entries(rec[k]!, join(k))))
 }
+
+/** Leaves in a fixed order: arrays by index, records by sorted key. */
+export const leaves = (tree: Tree): Tensor[] => entries(tree).map(([, t]) => t)
 
 /** Apply f to every leaf, keeping the structure. */
 export function treeMap<T extends Tree>(tree: T, f: (leaf: Tensor, path: string) => Tensor, prefix = ''): T {
@@ -35,7 +26,7 @@ export function treeMap<T extends Tree>(tree: T, f: (leaf: Tensor, path: string)
   if (Array.isArray(tree)) return (tree as readonly Tree[]).map((t, i) => treeMap(t, f, join(i))) as unknown as T
   const rec = tree as { readonly [key: string]: Tree }
   const out: Record<string, unknown> = {}
-  for (const k of Object.keys(rec)) out[k] = treeMap(rec[k]!, f, join(k))
+  for (const k of Object.keys(rec)) if (rec[k] !== undefined) out[k] = treeMap(rec[k]!, f, join(k))
   return out as T
 }
 
@@ -50,6 +41,6 @@ export function treeZip<T extends Tree>(trees: readonly T[], f: (leaves: Tensor[
     ) as unknown as T
   const out: Record<string, unknown> = {}
   for (const k of Object.keys(first))
-    out[k] = treeZip(trees.map((t) => (t as { readonly [key: string]: Tree })[k]!), f, join(k))
+    if ((first as Record<string, unknown>)[k] !== undefined) out[k] = treeZip(trees.map((t) => (t as { readonly [key: string]: Tree })[k]!), f, join(k))
   return out as T
 }
