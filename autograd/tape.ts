@@ -98,30 +98,39 @@ export function defineOp<A = undefined, S = undefined>(spec: OpSpec<A, S>): (inp
 // differentiation
 // ---------------------------------------------------------------------------------------------------------------
 
-export interface ValueAndGrad<P> {
+export interface ValueAndGrad<P, A = undefined> {
   readonly value: number
   readonly grads: P
+  /** whatever else f returned beside the loss (JAX's has_aux), e.g. the separate loss terms */
+  readonly aux: A
+}
+
+/** A loss with auxiliary outputs that are not differentiated. */
+export interface WithAux<A> {
+  readonly loss: Tensor
+  readonly aux: A
 }
 
 /**
- * Transform f(params, ...args) → scalar Tensor into a function returning its value and d value / d params,
+ * Transform f(params, ...args) → scalar Tensor (or { loss, aux }) into a function returning its value and d value / d params,
  * the gradients in a tree of the same type as `params`. Parameters that f does not use get zeros.
  * A non-finite value throws NonFiniteError before any gradient is computed.
  */
-export function valueAndGrad<P extends Tree, Args extends unknown[]>(
-  f: (params: P, ...args: Args) => Tensor,
-): (params: P, ...args: Args) => ValueAndGrad<P> {
+export function valueAndGrad<P extends Tree, Args extends unknown[], A = undefined>(
+  f: (params: P, ...args: Args) => Tensor | WithAux<A>,
+): (params: P, ...args: Args) => ValueAndGrad<P, A> {
   return (params, ...args) => {
     if (recording) throw new Error('valueAndGrad: nested differentiation is not supported (gradients are first order)')
     const params_ = leaves(params)
     const rec: Recording = { entries: [], tracked: new Set(params_) }
-    let loss: Tensor
+    let result: Tensor | WithAux<A>
     recording = rec
     try {
-      loss = f(params, ...args)
+      result = f(params, ...args)
     } finally {
       recording = null
     }
+    const [loss, aux] = result instanceof Tensor ? [result, undefined as A] : [result.loss, result.aux]
     if (!(loss instanceof Tensor) || loss.size !== 1)
       throw new ShapeError(`valueAndGrad: the function must return a one-element tensor, got ${loss instanceof Tensor ? shapeText(loss.shape) : typeof loss}`)
     const value = loss.data[0]!
@@ -145,7 +154,7 @@ export function valueAndGrad<P extends Tree, Args extends unknown[]>(
       })
     }
     const grads = treeMap(params, (p) => track(grad.get(p) ?? new Float32Array(p.size), p.shape))
-    return { value, grads }
+    return { value, grads, aux }
   }
 }
 
@@ -158,6 +167,11 @@ export function noGrad<T>(fn: () => T): T {
   } finally {
     recording = saved
   }
+}
+
+/** The same values as a new tensor through which no gradient flows (JAX's stop_gradient). */
+export function stopGradient(x: Tensor): Tensor {
+  return track(x.data, x.shape)
 }
 
 /** True while a tape is recording (for tests of "nothing is recorded outside valueAndGrad"). */
