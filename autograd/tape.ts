@@ -75,8 +75,9 @@ export function track(data: Float32Array, shape: readonly number[]): Tensor {
 }
 
 /** Declare a differentiable op from its forward and backward; returns the function users call. */
-export function defineOp<A = undefined, S = undefined>(spec: OpSpec<A, S>): (inputs: readonly Tensor[], attrs: A) => Tensor {
+export function defineOp<A = undefined, S = undefined>(declared: OpSpec<A, S>): (inputs: readonly Tensor[], attrs: A) => Tensor {
   return (inputs, attrs) => {
+    const spec = (substitutes?.get(declared.name) as OpSpec<A, S> | undefined) ?? declared
     const { out, shape, saved } = spec.forward(inputs, attrs)
     const output = track(out, shape)
     const position = recording?.entries.length ?? -1
@@ -91,6 +92,23 @@ export function defineOp<A = undefined, S = undefined>(spec: OpSpec<A, S>): (inp
       })
     }
     return output
+  }
+}
+
+let substitutes: ReadonlyMap<string, OpSpec<never, unknown>> | null = null
+
+/**
+ * Run fn with other numerics for the named ops: same tape, same model code, different arithmetic.
+ * The test suite uses it to run whole models on its Float64 reference implementations (the golden runs);
+ * every op that fn reaches must have a substitute then, or it throws naming the op.
+ */
+export function withSubstitutes<T>(specs: ReadonlyMap<string, OpSpec<never, unknown>>, fn: () => T): T {
+  const saved = substitutes
+  substitutes = specs
+  try {
+    return fn()
+  } finally {
+    substitutes = saved
   }
 }
 
@@ -150,12 +168,20 @@ export function valueAndGrad<P extends Tree, Args extends unknown[], A = undefin
           throw new ShapeError(`backward of '${e.op}': gradient for input ${j} has ${dx.length} values, input has shape ${shapeText(x.shape)}`)
         if (debugNumerics()) checkFinite(dx, `gradient for input ${j}`, e.op, i, x.shape)
         const prev = grad.get(x)
-        grad.set(x, prev ? binary('add', prev, x.shape, dx, x.shape, x.shape) : dx)
+        grad.set(x, prev ? accumulate(prev, dx, x.shape) : dx)
       })
     }
     const grads = treeMap(params, (p) => track(grad.get(p) ?? new Float32Array(p.size), p.shape))
     return { value, grads, aux }
   }
+}
+
+/** prev + dx; in plain Float64 when a substitute produced Float64 gradients. */
+function accumulate(prev: Float32Array, dx: Float32Array, shape: readonly number[]): Float32Array {
+  if (!(prev instanceof Float64Array || dx instanceof Float64Array)) return binary('add', prev, shape, dx, shape, shape)
+  const sum = new Float64Array(prev.length)
+  for (let i = 0; i < sum.length; i++) sum[i] = prev[i]! + dx[i]!
+  return sum as unknown as Float32Array
 }
 
 /** Evaluate fn with recording off (inference, frozen teachers, metrics). */
