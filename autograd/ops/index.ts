@@ -8,3 +8,4 @@ export { gelu, quickGelu, silu, exp, log, clamp, type GeluOptions } from './acti
 export { layerNorm, rmsNorm } from './norms.ts'
 export { rope } from './rope.ts'
 export { gatherRows } from './gather.ts'
+export { crossEntropy } from './loss.ts'
