@@ -9,7 +9,7 @@
  *
  * Every kernel in this folder takes and returns flat row-major Float32Arrays.
  */
-import { GPU, type IKernelRunShortcut, type IGPUKernelSettings } from 'gpu.js'
+import { GPU, Input, type IKernelRunShortcut, type IGPUKernelSettings } from 'gpu.js'
 
 export const backendNames = ['webasm', 'cpu', 'headlessgl'] as const
 export type BackendName = (typeof backendNames)[number]
@@ -21,8 +21,17 @@ const kernelClass: Record<BackendName, string> = {
   headlessgl: 'HeadlessGLKernel',
 }
 
-/** What a kernel is called with: flat arrays, and scalars for values that change from call to call. */
-export type KernelArg = Float32Array | number
+/**
+ * What a kernel is called with: flat arrays, and scalars for values that change from call to call.
+ * A flat array wrapped by `shaped` is read with 2-D or 3-D indices (`a[z][y][x]`), which webasm turns into
+ * integer index arithmetic per axis instead of one float-valued flat index.
+ */
+export type KernelArg = Float32Array | number | Input
+
+/** `data` viewed with dims `[x, y, z]` (x fastest) inside a kernel; no copy. */
+export function shaped(data: Float32Array, dims: [number, number] | [number, number, number]): Input {
+  return new Input(data as unknown as number[], dims)
+}
 
 /** `this` inside a kernel body, as far as our kernels use it. */
 export interface KernelThis<C = Record<string, number>> {
@@ -71,8 +80,12 @@ export function cachedKernelCount(): number {
 export function kernel<C extends object>(
   name: string,
   key: readonly (number | string | boolean)[],
-  source: (this: KernelThis<C>, ...args: never[]) => number,
-  settings: Omit<IGPUKernelSettings, 'constants'> & { readonly constants?: C },
+  source: (this: KernelThis<C>, ...args: never[]) => number | number[],
+  settings: Omit<IGPUKernelSettings, 'constants'> & {
+    readonly constants?: C
+    /** 'Array(n)': each thread returns n values, stored innermost in the flat output */
+    readonly returnType?: 'Number' | 'Array(2)' | 'Array(3)' | 'Array(4)'
+  },
 ): (...args: KernelArg[]) => Float32Array {
   const id = `${name}:${key.join(',')}`
   const hit = cache.get(id)
@@ -101,12 +114,31 @@ export function kernel<C extends object>(
   return run
 }
 
-/** gpu.js returns rows of Float32Arrays for 2-D outputs; concatenate them into one row-major array. */
+/**
+ * gpu.js returns nested arrays (rows, and layers of rows) whose leaves are Float32Arrays: one per row for
+ * numbers, one per cell for `returnType: 'Array(n)'`. Flatten them row-major, components innermost.
+ * webasm's leaves are views of one fresh buffer that holds exactly the output: return that buffer
+ * without copying; other backends' leaves are concatenated.
+ */
 function flatten(out: unknown): Float32Array {
   if (out instanceof Float32Array) return out
-  const rows = out as Float32Array[]
-  const width = rows[0]?.length ?? 0
-  const flat = new Float32Array(rows.length * width)
-  for (let r = 0; r < rows.length; r++) flat.set(rows[r]!, r * width)
+  // one pass: count the values and check whether the leaves tile one buffer in order
+  let size = 0, buffer: ArrayBufferLike | null = null, contiguous = true
+  const scan = (node: unknown): void => {
+    if (node instanceof Float32Array) {
+      buffer ??= node.buffer
+      if (node.buffer !== buffer || node.byteOffset !== size * 4) contiguous = false
+      size += node.length
+    } else for (const child of node as unknown[]) scan(child)
+  }
+  scan(out)
+  if (buffer !== null && contiguous && (buffer as ArrayBufferLike).byteLength === size * 4) return new Float32Array(buffer, 0, size)
+  const flat = new Float32Array(size)
+  let at = 0
+  const copy = (node: unknown): void => {
+    if (node instanceof Float32Array) flat.set(node, at), (at += node.length)
+    else for (const child of node as unknown[]) copy(child)
+  }
+  copy(out)
   return flat
 }

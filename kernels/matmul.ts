@@ -3,9 +3,24 @@
  *
  * Layouts (row-major, per batch entry):  A is M×K (or K×M when `transA`),  B is K×N (or N×K when `transB`),
  * C is M×N. A side that is not batched (a weight matrix) is shared by every batch entry: its batch stride is 0.
- * The output is a 2-D grid [N, batch·M]: thread (x, y) computes C[y / M][y mod M][x].
+ *
+ * How it runs (the reasons are measurements on webasm, see BENCHMARKS.md):
+ * - One kernel for every layout. The host first packs A into row blocks, Ap[block][k][r] = A[4·block + r][k]
+ *   (rows past M are zero), and brings B to N×K (a transpose when B is K×N), so both operands are read along
+ *   k, contiguously. A transpose costs O(K·N), the product O(M·K·N).
+ * - Register blocking: each thread computes a column of 4 rows of C and returns them as an Array(4). On webasm
+ *   the vectorised body runs 4 consecutive threads (columns) per step: the 4 reads of Ap are the same for all
+ *   4 lanes (one scalar load each, broadcast), and B's read is one 4-lane gather, so every k step does
+ *   8 loads for 16 multiply-adds instead of 2 loads per multiply-add.
+ * - Operands are passed as 2-D/3-D arrays (`shaped`): webasm computes each axis's index in integers and
+ *   converts the float loop counter once per step, where a flat index `base + i` would be float arithmetic
+ *   converted once per read.
+ * - The thread grid is [N, ⌈M/4⌉, batch] = (column, row block, batch entry), read directly from
+ *   `this.thread.*` in the loop (copies in locals would be floats).
+ * - Large products are split over worker threads by batch entries or row blocks (./threads.ts).
  */
-import { kernel, type KernelThis } from './backend.ts'
+import { kernel, shaped, getBackend, type KernelThis } from './backend.ts'
+import { threadCount, post, collect, type RemoteCall } from './threads.ts'
 
 export interface MatmulDims {
   readonly batch: number
@@ -19,34 +34,145 @@ export interface MatmulDims {
   readonly batchedB: boolean
 }
 
-interface MatmulConstants {
-  M: number; K: number; N: number
-  strideA: number; strideB: number
-  // element steps along (row or column of C, reduction index) for each operand
-  aRow: number; aK: number; bK: number; bCol: number
+interface BlockConstants {
+  /** reduction length */
+  K: number
+  /** row blocks per batch entry of packed A, or 0 when A is shared */
+  BA: number
+  /** rows (= N) per batch entry of B, or 0 when B is shared */
+  NB: number
 }
 
-function matmulKernel(this: KernelThis<MatmulConstants>, a: Float32Array, b: Float32Array): number {
-  const batch = Math.floor(this.thread.y / this.constants.M)
-  const row = this.thread.y - batch * this.constants.M
-  const aBase = batch * this.constants.strideA + row * this.constants.aRow
-  const bBase = batch * this.constants.strideB + this.thread.x * this.constants.bCol
-  let acc = 0
-  for (let i = 0; i < this.constants.K; i++)
-    acc += a[aBase + i * this.constants.aK]! * b[bBase + i * this.constants.bK]!
-  return acc
+/**
+ * Thread (x, y, z) = (column n, row block, batch entry): C[z][4y + r][x] = Σ_i Ap[z·BA + y][i][r] · Bt[z·NB + x][i].
+ * Both reads of every step index k along the fastest axis.
+ */
+function matmulRows4(this: KernelThis<BlockConstants>, a: number[][][], b: number[][]): number[] {
+  let c0 = 0, c1 = 0, c2 = 0, c3 = 0
+  for (let i = 0; i < this.constants.K; i++) {
+    const bv = b[this.thread.x + this.thread.z * this.constants.NB]![i]!
+    c0 += a[this.thread.y + this.thread.z * this.constants.BA]![i]![0]! * bv
+    c1 += a[this.thread.y + this.thread.z * this.constants.BA]![i]![1]! * bv
+    c2 += a[this.thread.y + this.thread.z * this.constants.BA]![i]![2]! * bv
+    c3 += a[this.thread.y + this.thread.z * this.constants.BA]![i]![3]! * bv
+  }
+  return [c0, c1, c2, c3]
+}
+
+/** A part of the output: batch entries [z0, z1) × row blocks [y0, y1). */
+interface Part { readonly z0: number; readonly z1: number; readonly y0: number; readonly y1: number }
+
+/** Packs rows [4·y0, 4·y1) of A for batch entries [z0, z1) (one copy when A is shared) into Ap[block][k][r]. */
+function packA(a: Float32Array, d: MatmulDims, p: Part): Float32Array {
+  const { m, k, transA } = d
+  const entries = d.batchedA ? p.z1 - p.z0 : 1
+  const blocks = p.y1 - p.y0
+  const out = new Float32Array(entries * blocks * k * 4)
+  for (let e = 0; e < entries; e++) {
+    const src = d.batchedA ? (p.z0 + e) * m * k : 0
+    for (let yb = 0; yb < blocks; yb++) {
+      const dst = (e * blocks + yb) * k * 4
+      const row0 = (p.y0 + yb) * 4
+      const rows = Math.min(4, m - row0)
+      if (transA) {
+        // A is K×M: the 4 rows of a block are 4 adjacent values of each A row
+        for (let i = 0; i < k; i++) {
+          const from = src + i * m + row0, to = dst + i * 4
+          for (let r = 0; r < rows; r++) out[to + r] = a[from + r]!
+        }
+      } else {
+        for (let r = 0; r < rows; r++) {
+          const from = src + (row0 + r) * k
+          for (let i = 0; i < k; i++) out[dst + i * 4 + r] = a[from + i]!
+        }
+      }
+    }
+  }
+  return out
+}
+
+/** B for batch entries [z0, z1) (one matrix when B is shared) as N×K per entry. */
+function rowsAlongK(b: Float32Array, d: MatmulDims, p: Part): Float32Array {
+  const { k, n } = d
+  const z0 = d.batchedB ? p.z0 : 0, z1 = d.batchedB ? p.z1 : 1
+  if (d.transB) return b.subarray(z0 * n * k, z1 * n * k)
+  const out = new Float32Array((z1 - z0) * n * k)
+  const T = 32 // transpose in T×T tiles so that reads and writes both stay in cache
+  for (let z = z0; z < z1; z++) {
+    const src = z * k * n, dst = (z - z0) * n * k
+    for (let i0 = 0; i0 < k; i0 += T)
+      for (let j0 = 0; j0 < n; j0 += T) {
+        const i1 = Math.min(i0 + T, k), j1 = Math.min(j0 + T, n)
+        for (let i = i0; i < i1; i++)
+          for (let j = j0; j < j1; j++) out[dst + j * k + i] = b[src + i * n + j]!
+      }
+  }
+  return out
+}
+
+/** The kernel call for one part, in the form both the local cache and a worker accept. */
+function partCall(a: Float32Array, b: Float32Array, d: MatmulDims, p: Part): RemoteCall {
+  const { k, n } = d
+  const entries = p.z1 - p.z0, blocks = p.y1 - p.y0
+  const ap = packA(a, d, p)
+  const bt = rowsAlongK(b, d, p)
+  const constants: BlockConstants = { K: k, BA: d.batchedA ? blocks : 0, NB: d.batchedB ? n : 0 }
+  return {
+    key: `matmul:${[entries, blocks, k, n, constants.BA, constants.NB].join(',')}`,
+    source: matmulRows4.toString(),
+    settings: { output: [n, blocks, entries], constants, returnType: 'Array(4)', strictIntegers: true, precision: 'single' },
+    args: [
+      { data: ap, dims: [4, k, ap.length / (4 * k)] },
+      { data: bt, dims: [k, bt.length / k] },
+    ],
+  }
+}
+
+function runLocal(call: RemoteCall): Float32Array {
+  const s = call.settings as { output: [number, number, number]; constants: BlockConstants }
+  const run = kernel('matmul', [call.key], matmulRows4, {
+    output: s.output, constants: s.constants, returnType: 'Array(4)', strictIntegers: true,
+  })
+  return run(...call.args.map((x) => shaped(x.data, x.dims as [number, number, number])))
+}
+
+/** Writes a part's kernel output ([entry][block][n][r], r innermost) into C (row-major, batch-major). */
+function unpack(out: Float32Array, flat: Float32Array, d: MatmulDims, p: Part): void {
+  const { m, n } = d
+  const blocks = p.y1 - p.y0
+  for (let z = p.z0; z < p.z1; z++)
+    for (let yb = 0; yb < blocks; yb++) {
+      const src = ((z - p.z0) * blocks + yb) * n * 4
+      const row0 = (p.y0 + yb) * 4
+      for (let r = 0; r < 4 && row0 + r < m; r++) {
+        const dst = (z * m + row0 + r) * n
+        for (let x = 0; x < n; x++) out[dst + x] = flat[src + x * 4 + r]!
+      }
+    }
+}
+
+/** Products smaller than this many multiply-adds stay on the calling thread (a worker round trip costs ~0.1 ms). */
+const THREADED_MIN_MACS = 1 << 20
+
+/** Splits the output into at most `parts` pieces of near-equal work: by batch entries, else by row blocks. */
+function split(d: MatmulDims, parts: number): Part[] {
+  const blocks = Math.ceil(d.m / 4)
+  const cut = (total: number, count: number) =>
+    Array.from({ length: count }, (_, i) => [Math.floor((i * total) / count), Math.floor(((i + 1) * total) / count)] as const)
+  if (d.batch >= parts) return cut(d.batch, parts).map(([z0, z1]) => ({ z0, z1, y0: 0, y1: blocks }))
+  if (d.batch === 1) return cut(blocks, Math.min(parts, blocks)).map(([y0, y1]) => ({ z0: 0, z1: 1, y0, y1 }))
+  return [{ z0: 0, z1: d.batch, y0: 0, y1: blocks }]
 }
 
 export function matmul(a: Float32Array, b: Float32Array, d: MatmulDims): Float32Array {
   const { batch, m, k, n } = d
-  if (batch * m * n === 0) return new Float32Array(batch * m * n)
-  const constants: MatmulConstants = {
-    M: m, K: k, N: n,
-    strideA: d.batchedA ? m * k : 0,
-    strideB: d.batchedB ? k * n : 0,
-    aRow: d.transA ? 1 : k, aK: d.transA ? m : 1,
-    bK: d.transB ? 1 : n, bCol: d.transB ? k : 1,
-  }
-  const key = [batch, m, k, n, d.transA, d.transB, d.batchedA, d.batchedB]
-  return kernel('matmul', key, matmulKernel, { output: [n, batch * m], constants })(a, b)
+  const out = new Float32Array(batch * m * n)
+  if (out.length === 0 || k === 0) return out
+  const threads = getBackend() === 'webasm' && batch * m * n * k >= THREADED_MIN_MACS ? threadCount() : 1
+  const parts = split(d, threads)
+  // post the workers' parts first, compute the first part here meanwhile, then collect
+  for (let i = 1; i < parts.length; i++) post(i - 1, partCall(a, b, d, parts[i]!))
+  unpack(out, runLocal(partCall(a, b, d, parts[0]!)), d, parts[0]!)
+  for (let i = 1; i < parts.length; i++) unpack(out, collect(i - 1), d, parts[i]!)
+  return out
 }

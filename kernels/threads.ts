@@ -1,0 +1,150 @@
+/**
+ * Synchronous worker threads for large kernels.
+ *
+ * The engine's API is synchronous, and gpu.js's own thread pool (`asyncMode: true` on webasm) is not: its
+ * workers report completion by postMessage, so the caller must return to the event loop (await) before a
+ * result exists. A synchronous op cannot do that. Instead, each worker here runs its own gpu.js (webasm)
+ * instance and compiles the *same* kernel source with the same settings; the caller splits a kernel's output
+ * into parts, posts all but the first part to workers, computes the first part itself, and then blocks in
+ * `Atomics.wait` until the workers are done (Node allows blocking waits on the main thread).
+ *
+ * Messages travel over MessageChannels and are read with `receiveMessageOnPort`, which needs no event loop
+ * on either side; a SharedArrayBuffer holds two counters per worker (job posted, job done) to wait on.
+ * Every output cell is computed by the same compiled code whichever thread runs it, so results are
+ * bit-identical to a single-threaded run.
+ *
+ * `HAPLOVL_THREADS` sets the thread count (main thread included; default: the available parallelism; 1
+ * turns threads off). Workers start lazily and are unref'd, so they never keep the process alive.
+ */
+import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads'
+import { availableParallelism } from 'node:os'
+import { createRequire } from 'node:module'
+
+/** One kernel call, in a form that crosses threads: source text, gpu.js settings and flat arguments. */
+export interface RemoteCall {
+  /** identifies the compiled kernel in the worker's cache (the same key as the caller's cache) */
+  readonly key: string
+  readonly source: string
+  readonly settings: Record<string, unknown>
+  /** flat data, with dims when the kernel reads it as a 2-D or 3-D array */
+  readonly args: readonly { readonly data: Float32Array; readonly dims: readonly number[] | null }[]
+}
+
+// The worker body: plain CommonJS, evaluated as a string (`eval: true`), so it needs no TypeScript loader.
+const WORKER_SOURCE = `
+const { workerData, receiveMessageOnPort } = require('node:worker_threads')
+const { GPU, Input } = require(workerData.gpuPath)
+const gpu = new GPU({ mode: 'webasm' })
+const kernels = new Map()
+const state = new Int32Array(workerData.state)
+const port = workerData.port
+function flatten(out) {
+  if (out instanceof Float32Array) return out
+  let first = out
+  while (!(first instanceof Float32Array)) first = first[0]
+  return new Float32Array(first.buffer, 0, first.buffer.byteLength / 4)
+}
+// a worker that dies answers -1, so the caller never waits for it forever
+process.on('exit', () => {
+  Atomics.store(state, 1, -1)
+  Atomics.notify(state, 1)
+})
+let seen = 0
+for (;;) {
+  Atomics.wait(state, 0, seen)
+  seen = Atomics.load(state, 0)
+  let message = receiveMessageOnPort(port)
+  while (message === undefined) {
+    Atomics.wait(state, 2, 0, 1)
+    message = receiveMessageOnPort(port)
+  }
+  const call = message.message
+  try {
+    let run = kernels.get(call.key)
+    if (!run) {
+      run = gpu.createKernel(call.source, call.settings)
+      kernels.set(call.key, run)
+    }
+    const out = flatten(run(...call.args.map((a) => (a.dims ? new Input(a.data, a.dims) : a.data))))
+    if (run.kernel.constructor.name !== 'WebAssemblyKernel') throw new Error('worker kernel ran on ' + run.kernel.constructor.name)
+    port.postMessage({ out }, [out.buffer])
+  } catch (e) {
+    port.postMessage({ error: String((e && e.stack) || e) })
+  }
+  Atomics.store(state, 1, seen)
+  Atomics.notify(state, 1)
+}
+`
+
+interface Remote {
+  readonly worker: Worker
+  readonly port: MessagePort
+  /** [posted, done, scratch] job counters */
+  readonly state: Int32Array
+  posted: number
+}
+
+const remotes: Remote[] = []
+
+function parseThreads(text: string | undefined): number {
+  if (text === undefined || text === '') return availableParallelism()
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 1) throw new Error(`HAPLOVL_THREADS must be a positive integer, got '${text}'`)
+  return n
+}
+
+let threads = parseThreads(process.env.HAPLOVL_THREADS)
+
+/** Threads a kernel may be split over, the calling thread included. */
+export function threadCount(): number {
+  return threads
+}
+
+/** Change the thread count (1 = no workers). Workers beyond the new count stay idle. */
+export function setThreadCount(n: number): void {
+  threads = parseThreads(String(n))
+}
+
+function remote(i: number): Remote {
+  while (remotes.length <= i) {
+    const { port1, port2 } = new MessageChannel()
+    const state = new Int32Array(new SharedArrayBuffer(12))
+    const gpuPath = createRequire(import.meta.url).resolve('gpu.js')
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { gpuPath, state: state.buffer, port: port2 },
+      transferList: [port2],
+    })
+    worker.unref()
+    port1.unref()
+    remotes.push({ worker, port: port1, state, posted: 0 })
+  }
+  return remotes[i]!
+}
+
+/** Starts `call` on worker `i` and returns at once; `collect(i)` waits for its result. */
+export function post(i: number, call: RemoteCall): void {
+  const r = remote(i)
+  r.port.postMessage(call)
+  r.posted++
+  Atomics.store(r.state, 0, r.posted)
+  Atomics.notify(r.state, 0)
+}
+
+/** Blocks until worker `i` has finished the call posted last, and returns its flat output. */
+export function collect(i: number): Float32Array {
+  const r = remotes[i]!
+  for (;;) {
+    const done = Atomics.load(r.state, 1)
+    if (done === r.posted) break
+    if (done === -1) {
+      for (const dead of remotes.splice(i)) void dead.worker.terminate()
+      throw new Error(`worker thread ${i} has exited`)
+    }
+    Atomics.wait(r.state, 1, done)
+  }
+  const reply = receiveMessageOnPort(r.port)?.message as { out?: Float32Array; error?: string } | undefined
+  if (!reply) throw new Error(`worker thread ${i} finished without a reply`)
+  if (reply.error !== undefined) throw new Error(`worker thread ${i}: ${reply.error}`)
+  return reply.out!
+}
