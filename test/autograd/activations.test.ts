@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { ops, tensor, valueAndGrad, type Tensor } from '../../src/index.ts'
 import * as R from '../reference/activations.ts'
-import type { F64 } from '../reference/array.ts'
+import { f64, type F64 } from '../reference/array.ts'
 import { gradcheck, type Differentiable } from '../helpers/gradcheck.ts'
 import { checkOp } from '../helpers/opcheck.ts'
 import { onEachBackend } from '../helpers/backends.ts'
@@ -41,6 +41,23 @@ describe('activations', () => {
           checkOp({ name: c.name, engine: ([t]) => c.engine(t!), reference: c.reference, tolerance: elementwise }, [x], backend)), runs(15)))
     })
   }
+
+  it('the float32 Φ is good to ~1e-7: gelu and gelu′ within 2.5e-7·max(1, |y|) on a dense grid over [−10, 10]', () => {
+    const n = 20001
+    const x = tensor(Array.from({ length: n }, (_, i) => -10 + (20 * i) / (n - 1)), [n])
+    const x64 = f64(x.data, [n])
+    const ones = f64(new Array(n).fill(1), [n])
+    onEachBackend((backend) => {
+      for (const [name, approximate, ref] of [['gelu', 'none', R.gelu], ['gelu(tanh)', 'tanh', R.geluTanh]] as const) {
+        const y = ops.gelu(x, { approximate })
+        const { grads } = valueAndGrad((p: { x: Tensor }) => ops.sum(ops.gelu(p.x, { approximate })))({ x })
+        for (const [what, got, want] of [['value', y.data, ref.f([x64]).data], ['derivative', grads.x.data, ref.vjp([x64], ones)[0]!.data]] as const)
+          want.forEach((e, i) => {
+            assert.ok(Math.abs(got[i]! - e) <= 2.5e-7 * Math.max(1, Math.abs(e)), `${name} ${what} on ${backend} at x = ${x.data[i]}: ${got[i]}, expected ${e}`)
+          })
+      }
+    })
+  })
 
   it('gelu tails: both forms match the reference out to |x| = 30', () => {
     onEachBackend((backend) =>
