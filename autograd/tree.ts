@@ -1,5 +1,6 @@
 /**
- * Parameter trees: nested readonly records and arrays whose leaves are Tensors.
+ * Parameter trees: nested readonly records and arrays whose leaves are Tensors. Declare records with `type`,
+ * not `interface`: an interface has no index signature, so it is not assignable to `Tree`.
  * `valueAndGrad` returns gradients with the exact type of the parameters, as `jax.grad` does.
  */
 import { Tensor } from './tensor.ts'

@@ -10,7 +10,7 @@ import * as Linear from '../nn/linear.ts'
 import * as Random from '../random.ts'
 import type { Config } from './config.ts'
 
-export interface Params {
+export type Params = {
   readonly vision: Linear.Params // [Cteacher, Cpre]
   readonly text: Linear.Params // [Cllm, Cpre]
   readonly logitScale: Tensor // []

@@ -24,7 +24,7 @@ import { type Batch, Kind } from './sequence.ts'
 // parameters
 // ---------------------------------------------------------------------------------------------------------------
 
-export interface Embed {
+export type Embed = {
   readonly patch: Linear.Params // [Cpre, 3k²], no bias: the stride-k convolution
   readonly position: Tensor // [P, Cpre], learned, inherited from the ViT (its class slot dropped)
   readonly newline?: Tensor // [Cpre], when rowNewline
@@ -33,7 +33,7 @@ export interface Embed {
   readonly preNorm: Norm.LayerNormParams // the ViT's pre-LayerNorm, over the whole mixed sequence
 }
 
-export interface Params {
+export type Params = {
   readonly embed: Embed
   readonly preDecoder: readonly VitBlock.Params[]
   readonly connector: Linear.Params // [Cllm, Cpre], no bias

@@ -18,7 +18,7 @@ import type * as Heads from './heads.ts'
 import { type Params, forward } from './model.ts'
 import { type Batch, Kind, positionsOf } from './sequence.ts'
 
-export interface Stage1Params {
+export type Stage1Params = {
   readonly model: Params
   readonly heads: Heads.Params
 }

@@ -22,7 +22,7 @@ export interface Config {
   readonly ropeTheta: number | null
 }
 
-export interface Params {
+export type Params = {
   readonly q: Linear.Params // [H·D, C]
   readonly k: Linear.Params // [Hkv·D, C]
   readonly v: Linear.Params // [Hkv·D, C]

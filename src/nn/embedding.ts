@@ -9,7 +9,7 @@ export interface Config {
   readonly std?: number
 }
 
-export interface Params {
+export type Params = {
   readonly weight: Tensor // [V, C]
 }
 

@@ -12,7 +12,7 @@ export interface Config {
   readonly bias?: boolean
 }
 
-export interface Params {
+export type Params = {
   readonly weight: Tensor // [out, in]
   readonly bias?: Tensor // [out]
 }

@@ -17,7 +17,7 @@ export interface Config {
   readonly eps: number
 }
 
-export interface Params {
+export type Params = {
   readonly norm1: Norm.RmsNormParams
   readonly attn: Attention.Params
   readonly norm2: Norm.RmsNormParams

@@ -15,7 +15,7 @@ export interface GeluConfig {
   readonly activation: Activation
 }
 
-export interface GeluParams {
+export type GeluParams = {
   readonly fc1: Linear.Params
   readonly fc2: Linear.Params
 }
@@ -41,7 +41,7 @@ export interface SwigluConfig {
   readonly hidden: number
 }
 
-export interface SwigluParams {
+export type SwigluParams = {
   readonly gate: Linear.Params
   readonly up: Linear.Params
   readonly down: Linear.Params

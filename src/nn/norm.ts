@@ -5,12 +5,12 @@
  */
 import { ops, full, zeros, type Tensor } from '../../autograd/index.ts'
 
-export interface LayerNormParams {
+export type LayerNormParams = {
   readonly weight: Tensor // [C]
   readonly bias: Tensor // [C]
 }
 
-export interface RmsNormParams {
+export type RmsNormParams = {
   readonly weight: Tensor // [C]
 }
 

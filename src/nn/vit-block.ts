@@ -17,7 +17,7 @@ export interface Config {
   readonly eps: number
 }
 
-export interface Params {
+export type Params = {
   readonly ln1: Norm.LayerNormParams
   readonly attn: Attention.Params
   readonly ln2: Norm.LayerNormParams

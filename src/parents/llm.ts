@@ -24,13 +24,13 @@ export interface Config {
 }
 
 /** Everything after the input embedding: what HaploVL's post-decoder inherits. */
-export interface Decoder {
+export type Decoder = {
   readonly blocks: readonly LlamaBlock.Params[]
   readonly norm: Norm.RmsNormParams
   readonly lmHead: Linear.Params // [V, C], no bias
 }
 
-export interface Params extends Decoder {
+export type Params = Decoder & {
   readonly embed: Embedding.Params // W: [V, C]
 }
 

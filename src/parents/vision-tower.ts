@@ -23,7 +23,7 @@ export interface Config {
   readonly eps: number
 }
 
-export interface Params {
+export type Params = {
   readonly patchEmbed: Linear.Params // [C, 3k²], no bias
   readonly classEmbed: Tensor // [C]
   readonly position: Tensor // [P + 1, C]
