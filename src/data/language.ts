@@ -208,7 +208,7 @@ const askRelation: Gen = (s, rng, focus) =>
 /** A filter built from attributes of `o` (or, with `random`, of the vocabulary); never empty unless `allowEmpty`. */
 const filterFrom = (rng: Random.Stream, o: Obj | undefined, allowEmpty: boolean): Filter => {
   const src = o ?? { shape: rng.pick(Scene.SHAPES), color: rng.pick(Scene.COLORS), size: rng.pick(Scene.SIZES) }
-  const shapes: Filter[] = [
+  const filters: Filter[] = [
     { shape: src.shape },
     { color: src.color, shape: src.shape },
     { color: src.color },
@@ -216,7 +216,7 @@ const filterFrom = (rng: Random.Stream, o: Obj | undefined, allowEmpty: boolean)
     { size: src.size, shape: src.shape },
     { size: src.size, color: src.color },
   ]
-  return allowEmpty && rng.chance(0.1) ? {} : rng.pick(shapes)
+  return allowEmpty && rng.chance(0.1) ? {} : rng.pick(filters)
 }
 
 const askCount: Gen = (s, rng, focus) => {
