@@ -21,6 +21,9 @@ const kernelClass: Record<BackendName, string> = {
   headlessgl: 'HeadlessGLKernel',
 }
 
+/** Indices inside kernels are float32 (on webasm and GL): exact up to 2^24. Larger arrays are refused. */
+export const maxElements = 2 ** 24
+
 /**
  * What a kernel is called with: flat arrays, and scalars for values that change from call to call.
  * A flat array wrapped by `shaped` is read with 2-D or 3-D indices (`a[z][y][x]`), which webasm turns into
@@ -88,6 +91,9 @@ export function kernel<C extends object>(
   },
 ): (...args: KernelArg[]) => Float32Array {
   const id = `${name}:${key.join(',')}`
+  const outputSize = ((settings.output ?? []) as number[]).reduce((p, d) => p * d, 1)
+  if (outputSize > maxElements)
+    throw new Error(`kernel '${name}': output of ${outputSize} values; kernels index in float32, exact only up to 2^24 = ${maxElements}`)
   const hit = cache.get(id)
   if (hit) return hit as (...args: KernelArg[]) => Float32Array
   const compiled: IKernelRunShortcut = instance().createKernel(source as never, {
@@ -98,6 +104,9 @@ export function kernel<C extends object>(
   })
   let checked = false
   const run = (...args: KernelArg[]): Float32Array => {
+    for (const a of args)
+      if (a instanceof Float32Array && a.length > maxElements)
+        throw new Error(`kernel '${name}': an input holds ${a.length} values; kernels index in float32, exact only up to 2^24 = ${maxElements}`)
     const out = compiled(...(args as never[])) as unknown
     if (!checked) {
       checked = true

@@ -20,7 +20,7 @@ function repeatAxisKernel(this: KernelThis<{ N: number; I: number }>, dy: Float3
 }
 
 export function sumAxis(x: Float32Array, outer: number, n: number, inner: number): Float32Array {
-  if (outer * inner === 0) return new Float32Array(0)
+  if (outer * inner === 0 || n === 0) return new Float32Array(outer * inner) // an empty sum is 0
   return kernel('sumAxis', [outer, n, inner], sumAxisKernel, { output: [outer * inner], constants: { N: n, I: inner } })(x)
 }
 

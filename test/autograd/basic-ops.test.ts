@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { ops } from '../../src/index.ts'
+import assert from 'node:assert/strict'
+import { ops, tensor } from '../../src/index.ts'
 import * as R from '../reference/basic.ts'
 import { gradcheck } from '../helpers/gradcheck.ts'
 import { checkOp } from '../helpers/opcheck.ts'
@@ -91,6 +92,16 @@ describe('sum and mean', () => {
         }), runs(15)))
     })
   }
+})
+
+describe('empty inputs', () => {
+  it('a sum over an empty axis is zero, and so is its gradient shape', () => {
+    onEachBackend(() => {
+      const x = tensor([], [3, 0, 2])
+      assert.deepEqual(Array.from(ops.sum(x, 1).data), [0, 0, 0, 0, 0, 0])
+      assert.deepEqual(ops.mean(x, 0).shape, [0, 2])
+    })
+  })
 })
 
 describe('layout', () => {

@@ -24,6 +24,11 @@ describe('backend', () => {
       assert.deepEqual([...second], [10, 10, 10], backend)
     })
   })
+  it('refuses arrays past 2^24 values, where float32 indices stop being exact', () => {
+    assert.throws(() => kernel('test-huge', [2 ** 24 + 1], double, { output: [2 ** 24 + 1] }), /output of 16777217 values.*exact only up to 2\^24/)
+    const k = kernel('test-double', [3], double, { output: [3] })
+    assert.throws(() => k(new Float32Array(2 ** 24 + 1)), /an input holds 16777217 values/)
+  })
   it('a loop longer than 1000 iterations runs in full when its bound is a constant', () => {
     onEachBackend(() => {
       const n = 2500
