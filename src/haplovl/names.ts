@@ -6,11 +6,20 @@
  *
  * A name is the tree path (e.g. `preDecoder.0.attn.q.weight`) rewritten by a list of rules, in order.
  */
+import { entries, type Tree } from '../../autograd/index.ts'
+
 type Rule = readonly [RegExp, string]
 
-const rewrite = (rules: readonly Rule[]) => (path: string): string => rules.reduce((name, [from, to]) => name.replace(from, to), path)
+/** A part of the tree: paths matching `from` are renamed `to`, then the part's own `inner` rules apply. */
+type Section = readonly [from: RegExp, to: string, inner?: readonly Rule[]]
 
-/** Inside a CLIP encoder layer. */
+const rename = (sections: readonly Section[]) => (path: string): string => {
+  for (const [from, to, inner = []] of sections)
+    if (from.test(path)) return inner.reduce((name, [a, b]) => name.replace(a, b), path.replace(from, to))
+  throw new Error(`no checkpoint name for the parameter '${path}'`)
+}
+
+/** Inside a CLIP encoder layer (mlp.fc1 and mlp.fc2 keep their names). */
 const clipLayer: readonly Rule[] = [
   [/\.ln1\./, '.layer_norm1.'], [/\.ln2\./, '.layer_norm2.'],
   [/\.attn\.q\./, '.self_attn.q_proj.'], [/\.attn\.k\./, '.self_attn.k_proj.'], [/\.attn\.v\./, '.self_attn.v_proj.'], [/\.attn\.o\./, '.self_attn.out_proj.'],
@@ -23,37 +32,50 @@ const llamaLayer: readonly Rule[] = [
   [/\.mlp\.gate\./, '.mlp.gate_proj.'], [/\.mlp\.up\./, '.mlp.up_proj.'], [/\.mlp\.down\./, '.mlp.down_proj.'],
 ]
 
-const llmDecoder = (prefix: string): readonly Rule[] => [
-  [new RegExp(`^${prefix}blocks\\.(\\d+)\\.`), 'model.layers.$1.'], ...llamaLayer,
+/** The LLM's decoder under `prefix` (HaploVL's post-decoder, or the LLM itself). */
+const llmDecoder = (prefix: string): readonly Section[] => [
+  [new RegExp(`^${prefix}blocks\\.(\\d+)\\.`), 'model.layers.$1.', llamaLayer],
   [new RegExp(`^${prefix}norm\\.weight$`), 'model.norm.weight'],
-  [new RegExp(`^${prefix}lmHead\\.`), 'lm_head.'],
+  [new RegExp(`^${prefix}lmHead\\.weight$`), 'lm_head.weight'],
 ]
 
-/** HaploVL (and its stage-1 heads under `heads.`, when saved beside it). */
-export const haplovl = rewrite([
-  [/^model\./, ''],
+/** HaploVL, with its stage-1 heads when saved beside it as { model, heads }; a bare model tree works too. */
+export const haplovl = (path: string): string => haplovlSections(path.replace(/^model\./, ''))
+
+const haplovlSections = rename([
   [/^embed\.patch\.weight$/, 'model.embeddings.patch_embedding.weight'],
   [/^embed\.position$/, 'model.embeddings.position_embedding.weight'],
   [/^embed\.newline$/, 'model.embeddings.image_newline'],
   [/^embed\.tokens$/, 'model.embed_tokens.weight'],
-  [/^embed\.textProjector\./, 'model.text_projector.'],
-  [/^embed\.preNorm\./, 'model.pre_layrnorm.'], // sic: CLIP's spelling
-  [/^preDecoder\.(\d+)\./, 'model.pre_decoder.layers.$1.'], ...clipLayer,
+  [/^embed\.textProjector\.(weight|bias)$/, 'model.text_projector.$1'],
+  [/^embed\.preNorm\.(weight|bias)$/, 'model.pre_layrnorm.$1'], // sic: CLIP's spelling
+  [/^preDecoder\.(\d+)\./, 'model.pre_decoder.layers.$1.', clipLayer],
   [/^connector\.weight$/, 'model.pre_connector.weight'],
   ...llmDecoder('postDecoder\\.'),
-  [/^heads\.vision\./, 'stage1.vision_head.'], [/^heads\.text\./, 'stage1.text_head.'], [/^heads\.logitScale$/, 'stage1.logit_scale'],
+  [/^heads\.vision\.(weight|bias)$/, 'stage1.vision_head.$1'],
+  [/^heads\.text\.(weight|bias)$/, 'stage1.text_head.$1'],
+  [/^heads\.logitScale$/, 'stage1.logit_scale'],
 ])
 
 /** The CLIP-style vision tower (teacher), with CLIP's names. */
-export const visionTower = rewrite([
+export const visionTower = rename([
   [/^patchEmbed\.weight$/, 'vision_model.embeddings.patch_embedding.weight'],
   [/^classEmbed$/, 'vision_model.embeddings.class_embedding'],
   [/^position$/, 'vision_model.embeddings.position_embedding.weight'],
-  [/^preNorm\./, 'vision_model.pre_layrnorm.'],
-  [/^blocks\.(\d+)\./, 'vision_model.encoder.layers.$1.'], ...clipLayer,
-  [/^postNorm\./, 'vision_model.post_layernorm.'],
+  [/^preNorm\.(weight|bias)$/, 'vision_model.pre_layrnorm.$1'],
+  [/^blocks\.(\d+)\./, 'vision_model.encoder.layers.$1.', clipLayer],
+  [/^postNorm\.(weight|bias)$/, 'vision_model.post_layernorm.$1'],
   [/^projection\.weight$/, 'visual_projection.weight'],
 ])
 
 /** The Llama-style LLM, with Llama's names. */
-export const llm = rewrite([[/^embed\.weight$/, 'model.embed_tokens.weight'], ...llmDecoder('')])
+export const llm = rename([[/^embed\.weight$/, 'model.embed_tokens.weight'], ...llmDecoder('')])
+
+/** Every tensor of a checkpoint: its Hugging Face name and shape, in file order (sorted by name). */
+export function table(tree: Tree, names: (path: string) => string): [string, readonly number[]][] {
+  return entries(tree).map(([path, t]): [string, readonly number[]] => [names(path), t.shape]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+}
+
+/** The Markdown table of `docs/CHECKPOINTS.md`. */
+export const markdown = (rows: readonly [string, readonly number[]][]): string =>
+  ['| name | shape |', '| --- | --- |', ...rows.map(([n, s]) => `| \`${n}\` | [${s.join(', ')}] |`)].join('\n')
