@@ -78,7 +78,9 @@ export function track(data: Float32Array, shape: readonly number[]): Tensor {
 export function defineOp<A = undefined, S = undefined>(declared: OpSpec<A, S>): (inputs: readonly Tensor[], attrs: A) => Tensor {
   return (inputs, attrs) => {
     const spec = (substitutes?.get(declared.name) as OpSpec<A, S> | undefined) ?? declared
+    const started = profile ? performance.now() : 0
     const { out, shape, saved } = spec.forward(inputs, attrs)
+    if (profile) charge(`${spec.name} forward`, started)
     const output = track(out, shape)
     const position = recording?.entries.length ?? -1
     if (debugNumerics()) checkFinite(out, 'output', spec.name, position, shape)
@@ -88,12 +90,34 @@ export function defineOp<A = undefined, S = undefined>(declared: OpSpec<A, S>): 
         op: spec.name,
         inputs,
         output,
-        backward: (dy) => spec.backward(dy, saved, inputs, attrs, output),
+        backward: (dy) => {
+          const began = profile ? performance.now() : 0
+          const grads = spec.backward(dy, saved, inputs, attrs, output)
+          if (profile) charge(`${spec.name} backward`, began)
+          return grads
+        },
       })
     }
     return output
   }
 }
+
+// HAPLOVL_PROFILE=1: time spent per op and direction, printed when the process exits.
+const profile = process.env.HAPLOVL_PROFILE === '1'
+const spent = new Map<string, { ms: number; calls: number }>()
+function charge(what: string, started: number): void {
+  const entry = spent.get(what) ?? { ms: 0, calls: 0 }
+  entry.ms += performance.now() - started
+  entry.calls++
+  spent.set(what, entry)
+}
+if (profile)
+  process.on('exit', () => {
+    const rows = [...spent].sort((a, b) => b[1].ms - a[1].ms)
+    const total = rows.reduce((s, [, e]) => s + e.ms, 0)
+    console.error(`op time (HAPLOVL_PROFILE), ${total.toFixed(0)} ms in all:`)
+    for (const [what, e] of rows) console.error(`  ${what.padEnd(28)} ${e.ms.toFixed(1).padStart(9)} ms ${(100 * e.ms / total).toFixed(1).padStart(5)}%  ${e.calls} calls`)
+  })
 
 let substitutes: ReadonlyMap<string, OpSpec<never, unknown>> | null = null
 

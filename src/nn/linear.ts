@@ -24,9 +24,10 @@ export function init(key: Random.Key, c: Config): Params {
   return c.bias === false ? { weight } : { weight, bias: Random.uniform(kb!, [c.outFeatures], -bound, bound) }
 }
 
-/** x: (…, in) → (…, out) */
+/** x: (…, in) → (…, out). Leading dims are folded into one: a single (N, in)·(in, out) product. */
 export function apply(p: Params, x: Tensor): Tensor {
-  const y = ops.matmul(x.rank === 1 ? ops.reshape(x, [1, -1]) : x, p.weight, { transposeB: true })
+  const rows = ops.reshape(x, [-1, x.shape[x.rank - 1]!]) // (N, in)
+  const y = ops.matmul(rows, p.weight, { transposeB: true }) // (N, out)
   const out = p.bias ? ops.add(y, p.bias) : y
-  return x.rank === 1 ? ops.reshape(out, [-1]) : out
+  return ops.reshape(out, [...x.shape.slice(0, -1), p.weight.shape[0]!])
 }
