@@ -7,31 +7,57 @@
  *
  * Two passes, each O(R·C): (1) per row, the log-sum-exp  lse_r = m_r + log Σ_c exp(x_rc + mask − m_r);
  * (2) per element, y = exp(x + mask − lse).
+ *
+ * exp is the arithmetic one of ./math.ts, written out inline (Math.exp is a JavaScript call per lane on
+ * webasm). Arrays are read 2-D/3-D (`shaped`), so indices are integer arithmetic per axis; in the elementwise
+ * kernels the row is `this.thread.y/z`, the same for the 4 lanes of a vector step, so its per-row values
+ * (lse, the mask row) are one scalar load. Without a mask the mask reads are skipped (`MASKED` is 0).
  */
-import { kernel, type KernelThis } from './backend.ts'
+import { kernel, shaped, type KernelThis } from './backend.ts'
+import { EXP2_TABLE } from './math.ts'
 
-function rowLogSumExp(this: KernelThis<{ C: number; Rm: number }>, x: Float32Array, mask: Float32Array): number {
-  const base = this.thread.x * this.constants.C
-  const maskBase = (this.thread.x % this.constants.Rm) * this.constants.C
-  let m = -Infinity
-  for (let c = 0; c < this.constants.C; c++) m = Math.max(m, x[base + c]! + mask[maskBase + c]!)
-  if (m === -Infinity) return -Infinity
+interface RowConstants { C: number; MASKED: number; POW2: Float32Array }
+
+/*
+ * Rows are tiled W at a time, W = the mask's row count Rm when it has several rows: x is read as
+ * [R/W][W][C], the mask as [W][C], and row (t·W + w) uses mask row w, with no modulo in the kernel.
+ * A single-row mask (or none) is repeated to W = 4 rows (2 or 1 when R is not a multiple), so the vector
+ * steps still have 4 rows (lse) or 4 columns (exp) to work on.
+ */
+
+/** Thread (w, t) = row t·W + w. */
+function rowLogSumExp(this: KernelThis<RowConstants>, x: number[][][], mask: number[][]): number {
+  let m = -3.4028234663852886e38
+  for (let c = 0; c < this.constants.C; c++) {
+    let v = x[this.thread.y]![this.thread.x]![c]!
+    if (this.constants.MASKED === 1) v = v + mask[this.thread.x]![c]!
+    m = Math.max(m, v)
+  }
+  // m is finite even for a fully masked row: every exp below is then exp(−∞) = 0 and the result −∞
   let s = 0
-  for (let c = 0; c < this.constants.C; c++) s += Math.exp(x[base + c]! + mask[maskBase + c]! - m)
+  for (let c = 0; c < this.constants.C; c++) {
+    let v = x[this.thread.y]![this.thread.x]![c]!
+    if (this.constants.MASKED === 1) v = v + mask[this.thread.x]![c]!
+    const xc = Math.min(Math.max(v - m, -103), 88.8)
+    const n = Math.floor(xc * 1.4426950408889634 + 0.5)
+    const r = xc - n * 0.693145751953125 - n * 1.428606765330187e-6
+    s += (1 + r * (1 + r * (0.49999991059303284 + r * (0.16666419804096222 + r * (0.04166822507977486 +
+      r * (0.008374815806746483 + r * 0.0013836845755577087)))))) * 2 * this.constants.POW2[n + 149]!
+  }
   return m + Math.log(s)
 }
 
-function expMinus(this: KernelThis<{ C: number; Rm: number }>, x: Float32Array, mask: Float32Array, lse: Float32Array): number {
-  const r = Math.floor(this.thread.x / this.constants.C)
-  const c = this.thread.x - r * this.constants.C
-  const l = lse[r]!
+/** Thread (c, w, t) = element c of row t·W + w. */
+function expMinus(this: KernelThis<RowConstants>, x: number[][][], mask: number[][], lse: number[][]): number {
+  const l = lse[this.thread.z]![this.thread.y]!
   if (l === -Infinity) return 0
-  return Math.exp(x[this.thread.x]! + mask[(r % this.constants.Rm) * this.constants.C + c]! - l)
-}
-
-/** log Σ_c exp(x_rc + mask_rc) for each row (−∞ for a fully masked row). */
-export function logSumExpRows(x: Float32Array, mask: Float32Array, rows: number, cols: number, maskRows: number): Float32Array {
-  return kernel('rowLogSumExp', [rows, cols, maskRows], rowLogSumExp, { output: [rows], constants: { C: cols, Rm: maskRows } })(x, mask)
+  let v = x[this.thread.z]![this.thread.y]![this.thread.x]!
+  if (this.constants.MASKED === 1) v = v + mask[this.thread.y]![this.thread.x]!
+  const xc = Math.min(Math.max(v - l, -103), 88.8)
+  const n = Math.floor(xc * 1.4426950408889634 + 0.5)
+  const r = xc - n * 0.693145751953125 - n * 1.428606765330187e-6
+  return (1 + r * (1 + r * (0.49999991059303284 + r * (0.16666419804096222 + r * (0.04166822507977486 +
+    r * (0.008374815806746483 + r * 0.0013836845755577087)))))) * 2 * this.constants.POW2[n + 149]!
 }
 
 const zeroMasks = new Map<number, Float32Array>()
@@ -42,30 +68,54 @@ export function noMask(cols: number): Float32Array {
   return z
 }
 
-export function softmaxRows(x: Float32Array, rows: number, cols: number, mask = noMask(cols), maskRows = 1): Float32Array {
-  if (rows * cols === 0) return new Float32Array(0)
-  const lse = logSumExpRows(x, mask, rows, cols, maskRows)
-  return kernel('softmaxExp', [rows, cols, maskRows], expMinus, { output: [rows * cols], constants: { C: cols, Rm: maskRows } })(x, mask, lse)
+/** The row tile: W, whether the mask is read at all, and the mask as W rows. */
+function tiling(mask: Float32Array, rows: number, cols: number, maskRows: number) {
+  const masked = mask !== zeroMasks.get(cols)
+  if (masked && maskRows > 1) return { W: maskRows, masked, tile: mask }
+  const W = rows % 4 === 0 ? 4 : rows % 2 === 0 ? 2 : 1
+  const tile = new Float32Array(W * cols)
+  if (masked) for (let w = 0; w < W; w++) tile.set(mask.subarray(0, cols), w * cols)
+  return { W, masked, tile }
 }
 
-function rowDot(this: KernelThis<{ C: number }>, a: Float32Array, b: Float32Array): number {
+/** log Σ_c exp(x_rc + mask_rc) for each row (−∞ for a fully masked row). */
+export function logSumExpRows(x: Float32Array, mask: Float32Array, rows: number, cols: number, maskRows: number): Float32Array {
+  const { W, masked, tile } = tiling(mask, rows, cols, maskRows)
+  return kernel('rowLogSumExp', [rows, cols, W, masked], rowLogSumExp, {
+    output: [W, rows / W], constants: { C: cols, MASKED: masked ? 1 : 0, POW2: EXP2_TABLE },
+  })(shaped(x, [cols, W, rows / W]), shaped(tile, [cols, W]))
+}
+
+export function softmaxRows(x: Float32Array, rows: number, cols: number, mask = noMask(cols), maskRows = 1): Float32Array {
+  if (rows * cols === 0) return new Float32Array(0)
+  const { W, masked, tile } = tiling(mask, rows, cols, maskRows)
+  const lse = kernel('rowLogSumExp', [rows, cols, W, masked], rowLogSumExp, {
+    output: [W, rows / W], constants: { C: cols, MASKED: masked ? 1 : 0, POW2: EXP2_TABLE },
+  })(shaped(x, [cols, W, rows / W]), shaped(tile, [cols, W]))
+  return kernel('softmaxExp', [rows, cols, W, masked], expMinus, {
+    output: [cols, W, rows / W], constants: { C: cols, MASKED: masked ? 1 : 0, POW2: EXP2_TABLE },
+  })(shaped(x, [cols, W, rows / W]), shaped(tile, [cols, W]), shaped(lse, [W, rows / W]))
+}
+
+function rowDot(this: KernelThis<{ C: number }>, a: number[][], b: number[][]): number {
   let s = 0
-  for (let c = 0; c < this.constants.C; c++) s += a[this.thread.x * this.constants.C + c]! * b[this.thread.x * this.constants.C + c]!
+  for (let c = 0; c < this.constants.C; c++) s += a[this.thread.x]![c]! * b[this.thread.x]![c]!
   return s
 }
 
-function softmaxGrad(this: KernelThis<{ C: number }>, y: Float32Array, dy: Float32Array, dots: Float32Array): number {
-  return y[this.thread.x]! * (dy[this.thread.x]! - dots[Math.floor(this.thread.x / this.constants.C)]!)
+function softmaxGrad(this: KernelThis<{ C: number }>, y: number[][], dy: number[][], dots: Float32Array): number {
+  return y[this.thread.y]![this.thread.x]! * (dy[this.thread.y]![this.thread.x]! - dots[this.thread.y]!)
 }
 
 /** Σ_c a_rc · b_rc for each row. */
 export function dotRows(a: Float32Array, b: Float32Array, rows: number, cols: number): Float32Array {
-  return kernel('rowDot', [rows, cols], rowDot, { output: [rows], constants: { C: cols } })(a, b)
+  return kernel('rowDot', [rows, cols], rowDot, { output: [rows], constants: { C: cols } })(shaped(a, [cols, rows]), shaped(b, [cols, rows]))
 }
 
 /** dx = y ⊙ (dy − Σ_c dy ⊙ y), row by row. */
 export function softmaxRowsBackward(y: Float32Array, dy: Float32Array, rows: number, cols: number): Float32Array {
   if (rows * cols === 0) return new Float32Array(0)
   const dots = dotRows(dy, y, rows, cols)
-  return kernel('softmaxGrad', [rows, cols], softmaxGrad, { output: [rows * cols], constants: { C: cols } })(y, dy, dots)
+  return kernel('softmaxGrad', [rows, cols], softmaxGrad, { output: [cols, rows], constants: { C: cols } })(
+    shaped(y, [cols, rows]), shaped(dy, [cols, rows]), dots)
 }
