@@ -1,0 +1,44 @@
+/**
+ * The bridge from the synthetic world (scenes, chat samples, the BPE tokenizer) to model batches.
+ * A data sample's segments are tokenised, its scenes rendered at the model's resolution, and the result is
+ * cut to the model's longest sequence (text past it is dropped; an image that would not fit is dropped whole).
+ */
+import * as E from 'fp-ts/lib/Either.js'
+import * as Tokenizer from '../data/tokenizer.ts'
+import * as Scene from '../data/scene.ts'
+import type * as Language from '../data/language.ts'
+import { type Config, imageTokens } from '../haplovl/config.ts'
+import { assemble, type Batch, type Sample, type Segment, type SpecialIds } from '../haplovl/sequence.ts'
+
+export interface World {
+  readonly tokenizer: Tokenizer.Tokenizer
+  readonly config: Config
+}
+
+export const specialIds = (w: World): SpecialIds => ({ image: w.tokenizer.special.image, pad: w.tokenizer.special.pad })
+
+/** Tokenised, rendered, and cut to `max` positions. */
+export function modelSample(w: World, segments: readonly Language.Segment[], max = w.config.maxTokens): Sample {
+  const encoded = Tokenizer.encodeSegments(w.tokenizer, segments, (g) => Scene.render(g.scene, w.config.vision.imageSize))
+  const out: Segment[] = []
+  let room = max
+  for (const seg of encoded) {
+    if (seg.kind === 'image') {
+      if (imageTokens(w.config) > room) break
+      out.push(seg)
+      room -= imageTokens(w.config)
+    } else {
+      if (room === 0) break
+      out.push({ ...seg, ids: seg.ids.slice(0, room) })
+      room -= Math.min(room, seg.ids.length)
+    }
+  }
+  return out
+}
+
+export function batchOf(w: World, samples: readonly Language.Sample[]): E.Either<string, Batch> {
+  return assemble(samples.map((s) => modelSample(w, s.segments)), w.config, specialIds(w))
+}
+
+/** Tokens a batch holds (not counting padding). */
+export const tokensIn = (b: Batch): number => b.kind.reduce((n, k) => n + (k === 0 ? 0 : 1), 0)
