@@ -1,0 +1,122 @@
+/**
+ * The paper's recipe on the synthetic world, one function per training step of it:
+ *
+ *   stage 1  modal expansion: HaploVL built from the two parents; L_v + L_feat + L_ctp on the interleaved mix;
+ *            teacher and W frozen (the post-decoder and connector do not run); the heads are dropped afterwards
+ *   align    the connector alone, next-token prediction on captions (HaploVL-7B's LLaVA-style step)
+ *   stage 2  every parameter, next-token prediction on instructions (answers only)
+ *
+ * Each uses its paper optimiser preset (src/optim/presets.ts) scaled to the small run: the peak learning rate
+ * is multiplied by an explicit `lrScale`, warm-up fraction, betas and decay are kept. Batches are pure functions
+ * of (seed, step), so every stage resumes exactly from its checkpoint.
+ */
+import * as E from 'fp-ts/lib/Either.js'
+import { appendFileSync, mkdirSync } from 'node:fs'
+import type { Tensor } from '../../autograd/index.ts'
+import * as Language from '../data/language.ts'
+import * as Random from '../data/random.ts'
+import type * as Tokenizer from '../data/tokenizer.ts'
+import * as Heads from '../haplovl/heads.ts'
+import { fromParents } from '../haplovl/init.ts'
+import type { Params } from '../haplovl/model.ts'
+import * as Names from '../haplovl/names.ts'
+import { stage1Loss, stage2Loss, teacherTargets, type Stage1Params, type Stage1Terms } from '../haplovl/objectives.ts'
+import type { Batch } from '../haplovl/sequence.ts'
+import { loadCheckpoint } from '../io/checkpoint.ts'
+import * as Presets from '../optim/presets.ts'
+import type * as Llm from '../parents/llm.ts'
+import type * as VisionTower from '../parents/vision-tower.ts'
+import * as Key from '../random.ts'
+import { runStage, type Result, type Stage, type StepRecord } from '../train/loop.ts'
+import { type RunContext, type Step, logOf, pathOf } from './run.ts'
+import { batchOf, tokensIn, type World } from './world.ts'
+
+/** Steps, batch and learning-rate multiplier of each stage at the small scale (the paper's: Tables 8–9). */
+export interface Schedule {
+  readonly steps: number
+  readonly batch: number
+  readonly lrScale: number
+}
+
+export const schedules: Readonly<Record<'stage1' | 'align' | 'stage2', Schedule>> = {
+  stage1: { steps: 300, batch: 8, lrScale: 10 }, // peak lr 1e-3
+  align: { steps: 60, batch: 8, lrScale: 1 }, // peak lr 1e-3
+  stage2: { steps: 600, batch: 8, lrScale: 50 }, // peak lr 1e-3
+}
+
+/** The batch of step s: samples made by `make` at indices that depend only on (seed, s, i). */
+const batches = (w: World, seed: number, batch: number, make: (index: number) => Language.Sample) => (s: number): Batch => {
+  const samples = Array.from({ length: batch }, (_, i) => make(Random.hash(seed, s, i) & (2 ** 29 - 1)))
+  const b = batchOf(w, samples)
+  if (E.isLeft(b)) throw new Error(b.left) // samples are cut to fit, so assembly cannot fail on world data
+  return b.right
+}
+
+/** Everything a stage of the recipe needs besides its parameters. */
+function stageOf<P extends Stage1Params | Params, A>(
+  ctx: RunContext, step: Step, s: Schedule, preset: Presets.Preset, trainable: (path: string) => boolean,
+  batchAt: (step: number) => Batch, loss: Stage<P, Batch, A>['loss'],
+): Stage<P, Batch, A> {
+  const steps = ctx.steps ?? s.steps
+  const run = Presets.scaleToRun(preset, { steps, batch: s.batch, lrScale: s.lrScale })
+  mkdirSync(ctx.dir, { recursive: true })
+  const log = logOf(ctx, step)
+  return {
+    name: step, steps, hyper: Presets.hyperAt(run), trainable, clipNorm: 1, batchAt, tokensOf: tokensIn, loss,
+    checkpoint: { path: pathOf(ctx, step), every: 50, names: Names.haplovl, metadata: { config: ctx.config, seed: ctx.seed, schedule: s } },
+    onStep: (r: StepRecord<A>) => {
+      appendFileSync(log, `${JSON.stringify(r)}\n`)
+      ctx.onStep?.(r as StepRecord<unknown>, steps)
+    },
+    ...(ctx.shouldStop ? { shouldStop: ctx.shouldStop } : {}),
+  }
+}
+
+export interface Parents {
+  readonly vision: VisionTower.Params
+  readonly llm: Llm.Params
+}
+
+/** Stage 1: modal expansion of the pre-decoder. Returns the parameters with the stage-1 heads. */
+export function trainStage1(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, parents: Parents): Promise<E.Either<string, Result<Stage1Params, Stage1Terms>>> {
+  const w: World = { tokenizer, config: ctx.config }, c = ctx.config
+  const [km, kh] = Key.split(Key.key(ctx.seed), 2)
+  const initial: Stage1Params = { model: fromParents(km!, c, parents.vision, parents.llm), heads: Heads.init(kh!, c) }
+  // frozen: the LLM table W (App. A), and what stage 1 does not run
+  const trainable = Presets.allExcept(['model.embed.tokens', 'model.connector', 'model.postDecoder'])
+  const teacher = parents.vision
+  return runStage(
+    stageOf<Stage1Params, Stage1Terms>(ctx, 'stage1', schedules.stage1, Presets.stage1, trainable,
+      batches(w, ctx.seed, schedules.stage1.batch, Language.interleavedSample),
+      (p, b) => stage1Loss(p, c, b, teacherTargets(teacher, c, b))),
+    initial,
+  )
+}
+
+/** The connector-only alignment step, on captions. */
+export function trainAlign(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, model: Params): Promise<E.Either<string, Result<Params, undefined>>> {
+  const w: World = { tokenizer, config: ctx.config }
+  return runStage(
+    stageOf<Params, undefined>(ctx, 'align', schedules.align, Presets.align, Presets.only(['connector']),
+      batches(w, ctx.seed + 1, schedules.align.batch, Language.captionSample), (p, b): Tensor => stage2Loss(p, ctx.config, b)),
+    model,
+  )
+}
+
+/** Stage 2: full fine-tuning on instructions, with some captions and dialogues mixed in. */
+export function trainStage2(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, model: Params): Promise<E.Either<string, Result<Params, undefined>>> {
+  const w: World = { tokenizer, config: ctx.config }
+  const mix = (i: number): Language.Sample => (i % 10 < 8 ? Language.instructionSample(i) : i % 10 === 8 ? Language.captionSample(i) : Language.dialogueSample(i))
+  return runStage(
+    stageOf<Params, undefined>(ctx, 'stage2', schedules.stage2, Presets.stage2, () => true,
+      batches(w, ctx.seed + 2, schedules.stage2.batch, mix), (p, b): Tensor => stage2Loss(p, ctx.config, b)),
+    model,
+  )
+}
+
+/** HaploVL's parameters saved by a stage (stage 1 files also hold the heads, which are not read). */
+export async function loadModel(ctx: RunContext, step: 'stage1' | 'align' | 'stage2', template: Params): Promise<E.Either<string, Params>> {
+  const loaded = await loadCheckpoint(pathOf(ctx, step), step === 'stage1' ? { model: template, heads: Heads.init(Key.key(0), ctx.config) } : template, { names: Names.haplovl })()
+  if (E.isLeft(loaded)) return loaded
+  return E.right(step === 'stage1' ? (loaded.right.params as Stage1Params).model : (loaded.right.params as Params))
+}
