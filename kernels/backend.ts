@@ -126,22 +126,24 @@ export function kernel<C extends object>(
 /**
  * gpu.js returns nested arrays (rows, and layers of rows) whose leaves are Float32Arrays: one per row for
  * numbers, one per cell for `returnType: 'Array(n)'`. Flatten them row-major, components innermost.
- * webasm's leaves are views of one fresh buffer that holds exactly the output: return that buffer
- * without copying; other backends' leaves are concatenated.
+ * webasm's leaves are consecutive views of one fresh buffer that holds exactly the output (the first leaf
+ * starts it, the last ends it): return that buffer without copying. Other backends' leaves are copied.
  */
 function flatten(out: unknown): Float32Array {
   if (out instanceof Float32Array) return out
-  // one pass: count the values and check whether the leaves tile one buffer in order
-  let size = 0, buffer: ArrayBufferLike | null = null, contiguous = true
-  const scan = (node: unknown): void => {
-    if (node instanceof Float32Array) {
-      buffer ??= node.buffer
-      if (node.buffer !== buffer || node.byteOffset !== size * 4) contiguous = false
-      size += node.length
-    } else for (const child of node as unknown[]) scan(child)
+  // the output is a regular nest: its size is the product of the lengths along any path
+  let size = 1, first: unknown = out, last: unknown = out
+  while (!(first instanceof Float32Array)) {
+    const node = first as unknown[], end = last as unknown[]
+    size *= node.length
+    first = node[0]
+    last = end[end.length - 1]
   }
-  scan(out)
-  if (buffer !== null && contiguous && (buffer as ArrayBufferLike).byteLength === size * 4) return new Float32Array(buffer, 0, size)
+  const head = first, tail = last as Float32Array
+  size *= head.length
+  if (head.byteOffset === 0 && tail.buffer === head.buffer && head.buffer.byteLength === size * 4 &&
+      tail.byteOffset + tail.byteLength === size * 4 && !(head.buffer instanceof SharedArrayBuffer))
+    return new Float32Array(head.buffer, 0, size)
   const flat = new Float32Array(size)
   let at = 0
   const copy = (node: unknown): void => {

@@ -138,15 +138,21 @@ function runLocal(call: RemoteCall): Float32Array {
 
 /** Writes a part's kernel output ([entry][block][n][r], r innermost) into C (row-major, batch-major). */
 function unpack(out: Float32Array, flat: Float32Array, d: MatmulDims, p: Part): void {
-  const { m, n } = d
-  const blocks = p.y1 - p.y0
+  const m = d.m, n = d.n, blocks = p.y1 - p.y0
   for (let z = p.z0; z < p.z1; z++)
     for (let yb = 0; yb < blocks; yb++) {
       const src = ((z - p.z0) * blocks + yb) * n * 4
       const row0 = (p.y0 + yb) * 4
-      for (let r = 0; r < 4 && row0 + r < m; r++) {
-        const dst = (z * m + row0 + r) * n
-        for (let x = 0; x < n; x++) out[dst + x] = flat[src + x * 4 + r]!
+      if (row0 + 4 <= m) {
+        // a full block: read the cells in order, write 4 rows
+        const d0 = (z * m + row0) * n, d1 = d0 + n, d2 = d1 + n, d3 = d2 + n
+        for (let x = 0, s = src; x < n; x++, s += 4)
+          (out[d0 + x] = flat[s]!), (out[d1 + x] = flat[s + 1]!), (out[d2 + x] = flat[s + 2]!), (out[d3 + x] = flat[s + 3]!)
+      } else {
+        for (let r = 0; row0 + r < m; r++) {
+          const dst = (z * m + row0 + r) * n
+          for (let x = 0, s = src + r; x < n; x++, s += 4) out[dst + x] = flat[s]!
+        }
       }
     }
 }
@@ -154,25 +160,46 @@ function unpack(out: Float32Array, flat: Float32Array, d: MatmulDims, p: Part): 
 /** Products smaller than this many multiply-adds stay on the calling thread (a worker round trip costs ~0.1 ms). */
 const THREADED_MIN_MACS = 1 << 20
 
-/** Splits the output into at most `parts` pieces of near-equal work: by batch entries, else by row blocks. */
-function split(d: MatmulDims, parts: number): Part[] {
+/**
+ * Output cells (4 values each) per kernel call. gpu.js hands an Array(4) result back as one Float32Array
+ * view per cell; creating them costs ~30 ns per cell in calls of up to ~64k cells and 80-200 ns per cell
+ * beyond (garbage collection of the views), so large products run as several calls of at most this size.
+ */
+const CELLS_PER_CALL = 1 << 15
+
+/** Cuts the output into boxes of at most CELLS_PER_CALL cells: whole batch entries when they fit, else row blocks. */
+function parts(d: MatmulDims): Part[] {
   const blocks = Math.ceil(d.m / 4)
-  const cut = (total: number, count: number) =>
-    Array.from({ length: count }, (_, i) => [Math.floor((i * total) / count), Math.floor(((i + 1) * total) / count)] as const)
-  if (d.batch >= parts) return cut(d.batch, parts).map(([z0, z1]) => ({ z0, z1, y0: 0, y1: blocks }))
-  if (d.batch === 1) return cut(blocks, Math.min(parts, blocks)).map(([y0, y1]) => ({ z0: 0, z1: 1, y0, y1 }))
-  return [{ z0: 0, z1: d.batch, y0: 0, y1: blocks }]
+  const cellsPerEntry = blocks * d.n
+  const out: Part[] = []
+  if (cellsPerEntry <= CELLS_PER_CALL) {
+    const step = Math.max(1, Math.floor(CELLS_PER_CALL / cellsPerEntry))
+    const count = Math.ceil(d.batch / step)
+    for (let i = 0; i < count; i++)
+      out.push({ z0: Math.floor((i * d.batch) / count), z1: Math.floor(((i + 1) * d.batch) / count), y0: 0, y1: blocks })
+  } else {
+    const count = Math.ceil(cellsPerEntry / CELLS_PER_CALL)
+    for (let z = 0; z < d.batch; z++)
+      for (let i = 0; i < count; i++)
+        out.push({ z0: z, z1: z + 1, y0: Math.floor((i * blocks) / count), y1: Math.floor(((i + 1) * blocks) / count) })
+  }
+  return out
 }
 
 export function matmul(a: Float32Array, b: Float32Array, d: MatmulDims): Float32Array {
   const { batch, m, k, n } = d
   const out = new Float32Array(batch * m * n)
   if (out.length === 0 || k === 0) return out
-  const threads = getBackend() === 'webasm' && batch * m * n * k >= THREADED_MIN_MACS ? threadCount() : 1
-  const parts = split(d, threads)
-  // post the workers' parts first, compute the first part here meanwhile, then collect
-  for (let i = 1; i < parts.length; i++) post(i - 1, partCall(a, b, d, parts[i]!))
-  unpack(out, runLocal(partCall(a, b, d, parts[0]!)), d, parts[0]!)
-  for (let i = 1; i < parts.length; i++) unpack(out, collect(i - 1), d, parts[i]!)
+  const boxes = parts(d)
+  const threads = getBackend() === 'webasm' && batch * m * n * k >= THREADED_MIN_MACS ? Math.min(threadCount(), boxes.length) : 1
+  // thread t takes the t-th contiguous run of boxes; the workers' runs are posted first, the calling
+  // thread computes its own run meanwhile, then collects
+  const share = (t: number) => boxes.slice(Math.floor((t * boxes.length) / threads), Math.floor(((t + 1) * boxes.length) / threads))
+  for (let t = 1; t < threads; t++) post(t - 1, share(t).map((p) => partCall(a, b, d, p)))
+  for (const p of share(0)) unpack(out, runLocal(partCall(a, b, d, p)), d, p)
+  for (let t = 1; t < threads; t++) {
+    const results = collect(t - 1)
+    share(t).forEach((p, i) => unpack(out, results[i]!, d, p))
+  }
   return out
 }

@@ -58,16 +58,18 @@ for (;;) {
     Atomics.wait(state, 2, 0, 1)
     message = receiveMessageOnPort(port)
   }
-  const call = message.message
   try {
-    let run = kernels.get(call.key)
-    if (!run) {
-      run = gpu.createKernel(call.source, call.settings)
-      kernels.set(call.key, run)
-    }
-    const out = flatten(run(...call.args.map((a) => (a.dims ? new Input(a.data, a.dims) : a.data))))
-    if (run.kernel.constructor.name !== 'WebAssemblyKernel') throw new Error('worker kernel ran on ' + run.kernel.constructor.name)
-    port.postMessage({ out }, [out.buffer])
+    const outs = message.message.map((call) => {
+      let run = kernels.get(call.key)
+      if (!run) {
+        run = gpu.createKernel(call.source, call.settings)
+        kernels.set(call.key, run)
+      }
+      const out = flatten(run(...call.args.map((a) => (a.dims ? new Input(a.data, a.dims) : a.data))))
+      if (run.kernel.constructor.name !== 'WebAssemblyKernel') throw new Error('worker kernel ran on ' + run.kernel.constructor.name)
+      return out
+    })
+    port.postMessage({ outs }, outs.map((out) => out.buffer))
   } catch (e) {
     port.postMessage({ error: String((e && e.stack) || e) })
   }
@@ -122,17 +124,17 @@ function remote(i: number): Remote {
   return remotes[i]!
 }
 
-/** Starts `call` on worker `i` and returns at once; `collect(i)` waits for its result. */
-export function post(i: number, call: RemoteCall): void {
+/** Starts `calls` (run in order) on worker `i` and returns at once; `collect(i)` waits for their results. */
+export function post(i: number, calls: readonly RemoteCall[]): void {
   const r = remote(i)
-  r.port.postMessage(call)
+  r.port.postMessage(calls)
   r.posted++
   Atomics.store(r.state, 0, r.posted)
   Atomics.notify(r.state, 0)
 }
 
-/** Blocks until worker `i` has finished the call posted last, and returns its flat output. */
-export function collect(i: number): Float32Array {
+/** Blocks until worker `i` has finished the calls posted last, and returns their flat outputs. */
+export function collect(i: number): Float32Array[] {
   const r = remotes[i]!
   for (;;) {
     const done = Atomics.load(r.state, 1)
@@ -143,8 +145,8 @@ export function collect(i: number): Float32Array {
     }
     Atomics.wait(r.state, 1, done)
   }
-  const reply = receiveMessageOnPort(r.port)?.message as { out?: Float32Array; error?: string } | undefined
+  const reply = receiveMessageOnPort(r.port)?.message as { outs?: Float32Array[]; error?: string } | undefined
   if (!reply) throw new Error(`worker thread ${i} finished without a reply`)
   if (reply.error !== undefined) throw new Error(`worker thread ${i}: ${reply.error}`)
-  return reply.out!
+  return reply.outs!
 }
