@@ -1,0 +1,78 @@
+/**
+ * Evaluation on held-out scenes: accuracy per question category (the paper's Tables 4 and 10–11 stress
+ * colour, position, count, existence, size and compositional reasoning), open-ended and multiple-choice,
+ * plus the fine-grained set (small objects, objects on edges and in corners). Answers are decoded greedily
+ * and compared after normalisation (case, surrounding spaces and a final full stop are ignored).
+ */
+import * as E from 'fp-ts/lib/Either.js'
+import * as Language from '../data/language.ts'
+import * as Tokenizer from '../data/tokenizer.ts'
+import { generate } from '../haplovl/generate.ts'
+import type { Params } from '../haplovl/model.ts'
+import { modelSample, specialIds, type World } from './world.ts'
+
+export interface Score {
+  readonly correct: number
+  readonly total: number
+  readonly accuracy: number
+}
+
+export interface Report {
+  /** `${split}/${form}` → category → score */
+  readonly sets: Readonly<Record<string, Readonly<Record<string, Score>>>>
+  /** a few answers per set, for reading */
+  readonly examples: readonly { readonly id: string; readonly question: string; readonly truth: string; readonly answer: string }[]
+  readonly seconds: number
+}
+
+export const normalise = (s: string): string => s.trim().toLowerCase().replace(/\.$/, '').trim()
+
+/** The model's greedy answer to a prompt, up to the end-of-turn token. */
+export function answer(model: Params, w: World, prompt: readonly Language.Segment[], maxNewTokens = 8): E.Either<string, string> {
+  const generated = generate(model, w.config, modelSample(w, prompt), specialIds(w), { maxNewTokens, stop: [w.tokenizer.special.end] })
+  return E.map((g: { tokens: readonly number[] }) => Tokenizer.decode(w.tokenizer, g.tokens))(generated)
+}
+
+export interface Options {
+  /** questions per category and set (default 40) */
+  readonly perCategory?: number
+  readonly onItem?: (done: number, total: number) => void
+}
+
+export function evaluate(model: Params, w: World, o: Options = {}): E.Either<string, Report> {
+  const started = performance.now()
+  const n = o.perCategory ?? 40
+  const plan = [
+    { split: 'eval', form: 'open' },
+    { split: 'eval', form: 'choice' },
+    { split: 'fine', form: 'open' },
+  ] as const
+  const total = plan.length * Language.CATEGORIES.length * n
+  let done = 0
+  const sets: Record<string, Record<string, Score>> = {}
+  const examples: Report['examples'][number][] = []
+  for (const { split, form } of plan) {
+    const scores: Record<string, Score> = {}
+    for (const category of Language.CATEGORIES) {
+      let correct = 0
+      for (const item of Language.evalSet(category, n, { split, form })) {
+        const reply = answer(model, w, item.prompt)
+        if (E.isLeft(reply)) return reply
+        if (normalise(reply.right) === normalise(item.qa.answer)) correct++
+        if (examples.filter((e) => e.id.startsWith(`${split}/${category}/`)).length < 2 && form === 'open')
+          examples.push({ id: item.id, question: item.qa.question, truth: item.qa.answer, answer: reply.right })
+        o.onItem?.(++done, total)
+      }
+      scores[category] = { correct, total: n, accuracy: correct / n }
+    }
+    sets[`${split}/${form}`] = scores
+  }
+  return E.right({ sets, examples, seconds: (performance.now() - started) / 1000 })
+}
+
+/** A Markdown table of a report: one row per category, one column per set. */
+export function table(r: Report): string {
+  const sets = Object.keys(r.sets)
+  const rows = Language.CATEGORIES.map((c) => `| ${c} | ${sets.map((s) => `${(100 * r.sets[s]![c]!.accuracy).toFixed(1)}%`).join(' | ')} |`)
+  return [`| category | ${sets.join(' | ')} |`, `| --- | ${sets.map(() => '---:').join(' | ')} |`, ...rows].join('\n')
+}
