@@ -29,9 +29,14 @@ export function mixedMask(imageOf: ArrayLike<number>, isPad: ArrayLike<boolean>)
   return m
 }
 
-/** Masks of a batch: (B, T, T). */
-export function batchMask(imageOf: Int32Array, isPad: readonly boolean[], b: number, t: number): Tensor {
+/**
+ * Masks of a batch: (B, T, T). 'causal' (the LLaVA / SOLO / HoVLE mask) is the same rule with every position
+ * treated as text (start[j] = j): query i attends keys j ≤ i, image tokens included, padding never.
+ */
+export function batchMask(imageOf: Int32Array, isPad: readonly boolean[], b: number, t: number, kind: 'mixed' | 'causal' = 'mixed'): Tensor {
   const out = new Float32Array(b * t * t)
-  for (let s = 0; s < b; s++) out.set(mixedMask(imageOf.subarray(s * t, (s + 1) * t), isPad.slice(s * t, (s + 1) * t)), s * t * t)
+  const text = new Int32Array(t).fill(-1)
+  for (let s = 0; s < b; s++)
+    out.set(mixedMask(kind === 'causal' ? text : imageOf.subarray(s * t, (s + 1) * t), isPad.slice(s * t, (s + 1) * t)), s * t * t)
   return new Tensor(out, [b, t, t])
 }
