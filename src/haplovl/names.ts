@@ -57,19 +57,59 @@ const haplovlSections = rename([
   [/^heads\.logitScale$/, 'stage1.logit_scale'],
 ])
 
+/** The CLIP-style vision tower under `prefix`, CLIP's names after `into`. */
+const clipTower = (prefix: string, into: string): readonly Section[] => [
+  [new RegExp(`^${prefix}patchEmbed\\.weight$`), `${into}vision_model.embeddings.patch_embedding.weight`],
+  [new RegExp(`^${prefix}classEmbed$`), `${into}vision_model.embeddings.class_embedding`],
+  [new RegExp(`^${prefix}position$`), `${into}vision_model.embeddings.position_embedding.weight`],
+  [new RegExp(`^${prefix}preNorm\\.(weight|bias)$`), `${into}vision_model.pre_layrnorm.$1`],
+  [new RegExp(`^${prefix}blocks\\.(\\d+)\\.`), `${into}vision_model.encoder.layers.$1.`, clipLayer],
+  [new RegExp(`^${prefix}postNorm\\.(weight|bias)$`), `${into}vision_model.post_layernorm.$1`],
+  [new RegExp(`^${prefix}projection\\.weight$`), `${into}visual_projection.weight`],
+]
+
+/** The whole Llama-style LLM under `prefix`: its input table, then its decoder. */
+const llmModel = (prefix: string): readonly Section[] => [[new RegExp(`^${prefix}embed\\.weight$`), 'model.embed_tokens.weight'], ...llmDecoder(prefix)]
+
 /** The CLIP-style vision tower (teacher), with CLIP's names. */
-export const visionTower = rename([
-  [/^patchEmbed\.weight$/, 'vision_model.embeddings.patch_embedding.weight'],
-  [/^classEmbed$/, 'vision_model.embeddings.class_embedding'],
-  [/^position$/, 'vision_model.embeddings.position_embedding.weight'],
-  [/^preNorm\.(weight|bias)$/, 'vision_model.pre_layrnorm.$1'],
-  [/^blocks\.(\d+)\./, 'vision_model.encoder.layers.$1.', clipLayer],
-  [/^postNorm\.(weight|bias)$/, 'vision_model.post_layernorm.$1'],
-  [/^projection\.weight$/, 'visual_projection.weight'],
-])
+export const visionTower = rename(clipTower('', ''))
 
 /** The Llama-style LLM, with Llama's names. */
-export const llm = rename([[/^embed\.weight$/, 'model.embed_tokens.weight'], ...llmDecoder('')])
+export const llm = rename(llmModel(''))
+
+/**
+ * LLaVA-1.5 as its own repository names it (LlavaLlamaForCausalLM): the LLM keeps Llama's names, the vision
+ * tower CLIP's under `model.vision_tower.vision_tower.`, the projector is `mm_projector` (an nn.Sequential:
+ * Linear, GELU, Linear, hence 0 and 2).
+ */
+export const llava = rename([
+  ...clipTower('vision\\.', 'model.vision_tower.vision_tower.'),
+  [/^projector\.fc1\.(weight|bias)$/, 'model.mm_projector.0.$1'],
+  [/^projector\.fc2\.(weight|bias)$/, 'model.mm_projector.2.$1'],
+  ...llmModel('llm\\.'),
+])
+
+/** SOLO: the Mistral/Llama names plus `embed_vision_patch`; the row separator as a vector beside the table. */
+export const solo = rename([
+  [/^patch\.weight$/, 'model.embed_vision_patch.weight'],
+  [/^rowSeparator$/, 'model.embed_vrow_sep'],
+  ...llmModel('llm\\.'),
+])
+
+/**
+ * HoVLE: the holistic embedding module under `vision_model.` with the names of HoVLE's release
+ * (vision_embeddings, pixel_shuffle_proj as an nn.Sequential, llm_text_embeddings, encoder.N) and Llama's names
+ * inside its layers (this project's blocks keep q/k/v/o separate, not InternLM2's fused wqkv); the LLM Llama's.
+ */
+export const hovle = rename([
+  [/^embedding\.tokens$/, 'vision_model.llm_text_embeddings.weight'],
+  [/^embedding\.patch\.(weight|bias)$/, 'vision_model.vision_embeddings.patch_embedding.$1'],
+  [/^embedding\.position$/, 'vision_model.vision_embeddings.position_embedding'],
+  [/^embedding\.shuffle\.fc1\.(weight|bias)$/, 'vision_model.pixel_shuffle_proj.0.$1'],
+  [/^embedding\.shuffle\.fc2\.(weight|bias)$/, 'vision_model.pixel_shuffle_proj.2.$1'],
+  [/^embedding\.blocks\.(\d+)\./, 'vision_model.encoder.$1.', llamaLayer],
+  ...llmModel('llm\\.'),
+])
 
 /** Every tensor of a checkpoint: its Hugging Face name and shape, in file order (sorted by name). */
 export function table(tree: Tree, names: (path: string) => string): [string, readonly number[]][] {
