@@ -114,11 +114,13 @@ export function ema(values: readonly number[], beta: number): number[] {
 /** About `n` round tick values (1, 2 or 5 times a power of ten apart) inside [lo, hi]; whole numbers only if `integer`. */
 export function ticks(lo: number, hi: number, n = 5, integer = false): number[] {
   if (!(hi > lo)) return [lo]
-  const raw = Math.max((hi - lo) / Math.max(1, n - 1), integer ? 1 : 0)
-  const power = 10 ** Math.floor(Math.log10(raw))
-  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw * (1 - 1e-9))!
+  const power = 10 ** Math.floor(Math.log10((hi - lo) / Math.max(1, n - 1)))
+  const fits = (step: number) => Math.floor(hi / step + 1e-9) - Math.ceil(lo / step - 1e-9) + 1
+  // the candidate spacing whose tick count is closest to n (the wider one on a tie)
+  const step = [0.5, 1, 2, 5, 10].map((m) => m * power).filter((s) => !integer || s >= 1)
+    .reduce((best, s) => (Math.abs(fits(s) - n) <= Math.abs(fits(best) - n) ? s : best), integer ? Math.max(1, 10 * power) : 10 * power)
   const out: number[] = []
-  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v)
+  for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k++) out.push(k === 0 ? 0 : +(k * step).toPrecision(12))
   return out
 }
 
@@ -168,11 +170,14 @@ export function size(n: number, o: Options = {}): { width: number; height: numbe
 const GRID: Canvas.Rgb = [228, 228, 228]
 const AXIS: Canvas.Rgb = [90, 90, 90]
 
+/** The plot area [left, top, right, bottom] of a panel box [x, y, w, h]: room for the title, tick labels, axis titles. */
+export const plotArea = ([bx, by, bw, bh]: readonly [number, number, number, number]): [number, number, number, number] =>
+  [bx + 68, by + 28, bx + bw - 16, by + bh - 46]
+
 /** One stage's panel, drawn into the box (x, y, w, h). */
 function drawPanel(img: JimpInstance, f: Canvas.Fonts, panel: Panel, box: readonly [number, number, number, number], beta: number): void {
-  const [bx, by, bw, bh] = box
-  // plot area inside the box: room for the title above, tick labels left and below, axis titles
-  const left = bx + 68, top = by + 28, right = bx + bw - 16, bottom = by + bh - 46
+  const [bx, by, bw] = box
+  const [left, top, right, bottom] = plotArea(box)
   const pw = right - left, ph = bottom - top
   Canvas.text(img, f.title, bx + bw / 2, by + 4, panel.stage, { align: 'center' })
   const drawn = panel.series.filter((s) => s.values.length > 0)
