@@ -1,0 +1,119 @@
+/**
+ * The commands of `haplovl`: their flags, help texts and what each runs. A command's code is imported only when
+ * it runs, so `--help` and argument errors answer at once.
+ */
+import { join } from 'node:path'
+import { presets, type Config } from '../haplovl/config.ts'
+import { files } from '../recipe/run.ts'
+import type { Flags, Parsed } from './args.ts'
+import type { Invocation, Outcome } from './invocation.ts'
+
+export interface Command {
+  readonly summary: string
+  readonly usage: string
+  /** lines after the flags in `--help` */
+  readonly notes?: readonly string[]
+  readonly flags: Flags
+  /** positional words: [least, most] */
+  readonly positionals: readonly [number, number]
+  /** allowed first positional words (a subcommand's targets) */
+  readonly targets?: readonly string[]
+  readonly run: (a: Invocation) => Outcome
+}
+
+const checkpointFlag = { kind: 'string', value: 'FILE', help: `model checkpoint (default <run>/${files.stage2})` } as const
+const imageFlag = { kind: 'string', value: 'FILE', help: 'the image: PNG, JPEG, BMP, GIF or TIFF (required)' } as const
+
+export const commands: Readonly<Record<string, Command>> = {
+  data: {
+    summary: 'draw sample scenes with their captions and questions, print sample texts',
+    usage: 'haplovl data [--count N] [--out FILE.png]',
+    flags: {
+      count: { kind: 'int', value: 'N', min: 1, max: 64, help: 'scenes of each split (training, fine-grained evaluation), 4 per row (default 8)' },
+      out: { kind: 'string', value: 'FILE', help: 'where to write the sheet (default <run>/plots/scenes.png)' },
+    },
+    notes: ['--seed N starts at scene N of each split; --preset picks the image size the scenes are drawn at.'],
+    positionals: [0, 0],
+    run: async (a) => (await import('./data.ts')).data(a),
+  },
+  pretrain: {
+    summary: 'train the tokenizer or a parent model: the CLIP-style teacher, the Llama-style LLM',
+    usage: 'haplovl pretrain tokenizer|teacher|llm [--steps N]',
+    flags: {},
+    positionals: [1, 1],
+    targets: ['tokenizer', 'teacher', 'llm'],
+    run: async (a) => (await import('./recipe.ts')).pretrain(a),
+  },
+  train: {
+    summary: 'train a HaploVL stage: stage1 (pre-decoder), align (connector), stage2 (everything)',
+    usage: 'haplovl train stage1|align|stage2 [--steps N]',
+    notes: ['Ctrl-C stops after the current step with a checkpoint; running the command again resumes from it.'],
+    flags: {},
+    positionals: [1, 1],
+    targets: ['stage1', 'align', 'stage2'],
+    run: async (a) => (await import('./recipe.ts')).train(a),
+  },
+  eval: {
+    summary: 'accuracy per question category on held-out and fine-grained scenes',
+    usage: 'haplovl eval',
+    flags: {},
+    positionals: [0, 0],
+    run: async (a) => (await import('./recipe.ts')).evaluate(a),
+  },
+  ask: {
+    summary: 'answer a question about an image',
+    usage: 'haplovl ask --image FILE [options] QUESTION',
+    flags: {
+      image: imageFlag,
+      checkpoint: checkpointFlag,
+      'max-tokens': { kind: 'int', value: 'N', min: 1, max: 4096, help: 'longest answer in tokens (default 32)' },
+      temperature: { kind: 'number', value: 'T', min: 0, max: 100, help: 'sampling temperature; 0 answers greedily (default 0)' },
+      'top-p': { kind: 'number', value: 'P', min: 0, max: 1, help: 'nucleus sampling: keep the likeliest tokens up to this mass (default 1)' },
+    },
+    positionals: [1, Infinity],
+    run: async (a) => (await import('./infer.ts')).ask(a),
+  },
+  attention: {
+    summary: 'draw where the question\'s tokens look in the image after the pre-decoder (the paper\'s Figure 5)',
+    usage: 'haplovl attention --image FILE [--out FILE.png] [options] QUESTION',
+    flags: {
+      image: imageFlag,
+      out: { kind: 'string', value: 'FILE', help: 'where to write the picture (default <run>/plots/attention.png)' },
+      checkpoint: checkpointFlag,
+      layer: { kind: 'string', value: 'L', help: 'pre-decoder layer, 0-based, negative from the end, or "all" for their mean (default -1)' },
+      tokens: { kind: 'string', value: 'WHICH', choices: ['question', 'last'], help: 'question: a panel per question token; last: the position that predicts the answer (default question)' },
+    },
+    positionals: [1, Infinity],
+    run: async (a) => (await import('./infer.ts')).attention(a),
+  },
+  plot: {
+    summary: 'draw the loss curves of a run',
+    usage: 'haplovl plot [RUN_DIR] [--smooth B] [--out FILE.png]',
+    flags: {
+      smooth: { kind: 'number', value: 'B', min: 0, below: 1, help: 'EMA factor in [0, 1); 0 draws raw curves only (default 0.6)' },
+      out: { kind: 'string', value: 'FILE', help: 'where to write the picture (default <run>/plots/losses.png)' },
+    },
+    notes: ['RUN_DIR defaults to --run. Every *.jsonl log in it becomes a panel.'],
+    positionals: [0, 1],
+    run: async (a) => (await import('./plot.ts')).plot(a),
+  },
+  pipeline: {
+    summary: 'the whole recipe: tokenizer, parents, stage 1, alignment, stage 2, evaluation, plots',
+    usage: 'haplovl pipeline [--steps N]',
+    notes: ['Each step resumes from its checkpoint, so an interrupted pipeline continues where it stopped.'],
+    flags: {},
+    positionals: [0, 0],
+    run: async (a) => (await import('./recipe.ts')).pipeline(a),
+  },
+}
+
+/** The run directory, config and seed from the common flags. */
+export function settings(values: Parsed['values']): { dir: string; config: Config; seed: number; steps: number | undefined } {
+  const preset = (values.preset as keyof typeof presets | undefined) ?? 'tiny'
+  return {
+    dir: (values.run as string | undefined) ?? join('runs', preset),
+    config: presets[preset],
+    seed: (values.seed as number | undefined) ?? 0,
+    steps: values.steps as number | undefined,
+  }
+}

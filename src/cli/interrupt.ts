@@ -1,0 +1,22 @@
+/**
+ * Ctrl-C during training: the first SIGINT asks the running stage to stop after its current step (the training
+ * loop polls `shouldStop`, saves a checkpoint and returns); a second SIGINT quits at once with status 130.
+ */
+export interface Interrupt {
+  readonly shouldStop: () => boolean
+  /** stop listening (the default SIGINT behaviour comes back) */
+  readonly dispose: () => void
+}
+
+export const EXIT_INTERRUPTED = 130
+
+export function onInterrupt(say: (line: string) => void, exit: (code: number) => void = (code) => process.exit(code)): Interrupt {
+  let stopping = false
+  const handler = () => {
+    if (stopping) return exit(EXIT_INTERRUPTED)
+    stopping = true
+    say('\nstopping after this step (checkpoint saved); press Ctrl-C again to quit now')
+  }
+  process.on('SIGINT', handler)
+  return { shouldStop: () => stopping, dispose: () => void process.off('SIGINT', handler) }
+}
