@@ -1,0 +1,113 @@
+/**
+ * The `haplovl` command as a user meets it: help, and every mistake answered by one line on stderr with exit
+ * status 2 and no stack trace; `ask`, `attention`, `plot` and `data` run end to end on a micro model.
+ */
+import { describe, it, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { rm, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Jimp } from 'jimp'
+import { haplovl, makeRun, type Fixture, type Ran } from './fixture.ts'
+
+let f: Fixture
+before(async () => {
+  f = await makeRun()
+})
+after(async () => {
+  await rm(f.dir, { recursive: true, force: true })
+})
+
+/** Exit status 2 and a single `error: …` line matching `why`, without stack frames. */
+const refused = (r: Ran, why: RegExp) => {
+  assert.equal(r.code, 2, `exit status ${r.code}; stderr: ${r.stderr}`)
+  const lines = r.stderr.split('\n').filter((l) => l !== '')
+  assert.equal(lines.length, 1, `stderr is not one line:\n${r.stderr}`)
+  assert.match(lines[0]!, /^error: /)
+  assert.match(lines[0]!, why)
+  assert.ok(!/\bat .*[(:]\d+|^\s+at /m.test(r.stderr), `stack frames in: ${r.stderr}`)
+  assert.equal(r.stdout, '')
+}
+
+describe('haplovl: help', { concurrency: true }, () => {
+  it('--help lists every command and exits 0', async () => {
+    const r = await haplovl(['--help'])
+    assert.equal(r.code, 0)
+    for (const c of ['data', 'pretrain', 'train', 'eval', 'ask', 'attention', 'plot', 'pipeline']) assert.match(r.stdout, new RegExp(`^  ${c} `, 'm'))
+    assert.equal(r.stderr, '')
+  })
+
+  it('each command has --help with its usage and flags', async () => {
+    const [ask, attention, help] = await Promise.all([haplovl(['ask', '--help']), haplovl(['attention', '-h']), haplovl(['help', 'plot'])])
+    assert.equal(ask.code, 0)
+    assert.match(ask.stdout, /^usage: haplovl ask --image FILE/m)
+    assert.match(ask.stdout, /--max-tokens N/)
+    assert.match(attention.stdout, /--layer L/)
+    assert.match(help.stdout, /^usage: haplovl plot/m)
+  })
+
+  it('no command prints the help', async () => {
+    const r = await haplovl([])
+    assert.equal(r.code, 0)
+    assert.match(r.stdout, /^usage: haplovl <command>/m)
+  })
+})
+
+describe('haplovl: mistakes are one line and exit status 2', { concurrency: true }, () => {
+  it('an unknown command', async () => refused(await haplovl(['frobnicate']), /unknown command 'frobnicate'/))
+  it('an unknown flag', async () => refused(await haplovl(['ask', '--colour', 'red', 'q']), /unknown option '--colour'/))
+  it('a flag without its value', async () => refused(await haplovl(['plot', '--smooth']), /--smooth needs a value/))
+  it('a number flag given a word', async () => refused(await haplovl(['data', '--seed', 'seven']), /--seed expects a whole number/))
+  it('a number out of range', async () => refused(await haplovl(['plot', f.dir, '--smooth', '1.5']), /--smooth expects a number in \[0, 1\)/))
+  it('an unknown preset', async () => refused(await haplovl(['data', '--preset', 'huge']), /--preset expects one of micro, tiny/))
+  it('a training stage that does not exist', async () => refused(await haplovl(['train', 'stage3']), /expected one of stage1, align, stage2/))
+  it('a missing target', async () => refused(await haplovl(['pretrain']), /pretrain needs one of: tokenizer, teacher, llm/))
+  it('ask without --image', async () => refused(await haplovl(['ask', '--run', f.dir, 'what?']), /--image FILE is required/))
+  it('ask without a question', async () => refused(await haplovl(['ask', '--run', f.dir, '--image', f.image]), /ask needs an argument/))
+  it('an image file that does not exist', async () => {
+    const missing = join(f.dir, 'nope.png')
+    refused(await haplovl(['ask', '--run', f.dir, '--image', missing, 'what?']), new RegExp(`"${missing}": no such file`))
+  })
+  it('a file that is not an image', async () => refused(await haplovl(['attention', '--run', f.dir, '--image', f.notImage, 'what?']), /notes\.png": not a PNG, JPEG/))
+  it('a missing checkpoint', async () =>
+    refused(await haplovl(['ask', '--run', f.dir, '--checkpoint', join(f.dir, 'none.safetensors'), '--image', f.image, 'what?']), /cannot read checkpoint .*no such file/))
+  it('a corrupt checkpoint', async () => refused(await haplovl(['ask', '--run', f.dir, '--checkpoint', f.corrupt, '--image', f.image, 'what?']), /corrupt\.safetensors/))
+  it('a run directory without a tokenizer', async () => refused(await haplovl(['ask', '--run', join(f.dir, 'elsewhere'), '--image', f.image, 'q']), /tokenizer.*no such file/))
+  it('a pre-decoder layer the model does not have', async () =>
+    refused(await haplovl(['attention', '--run', f.dir, '--image', f.image, '--layer', '7', 'what?']), /--layer 7 is outside the pre-decoder's 2 layers/))
+  it('plot of a directory without logs', async () => refused(await haplovl(['plot', join(f.dir, 'plots-none')]), /cannot read run directory/))
+})
+
+describe('haplovl: commands that work', { concurrency: true }, () => {
+  it('ask prints an answer', async () => {
+    const r = await haplovl(['ask', '--run', f.dir, '--image', f.image, '--max-tokens', '4', 'What color is the small circle?'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.stderr, '')
+    assert.equal(r.stdout.split('\n').filter((l) => l !== '').length, 1)
+  })
+
+  it('attention writes a picture with a panel per question token', async () => {
+    const out = join(f.dir, 'pictures', 'attention.png')
+    const r = await haplovl(['attention', '--run', f.dir, '--image', f.image, '--out', out, '--layer', 'all', 'What color is it?'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /wrote .*attention\.png/)
+    const img = await Jimp.read(out)
+    assert.ok(img.bitmap.width > 400 && img.bitmap.height > 200)
+  })
+
+  it('plot draws the run\'s loss curves into its plots folder', async () => {
+    const r = await haplovl(['plot', f.dir])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /stage2: 30 steps/)
+    assert.ok((await stat(join(f.dir, 'plots', 'losses.png'))).size > 1000)
+  })
+
+  it('data draws a sheet of scenes and prints sample texts', async () => {
+    const out = join(f.dir, 'sheet.png')
+    const r = await haplovl(['data', '--preset', 'micro', '--count', '4', '--out', out])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /^ {2}\[train 0\] /m)
+    assert.match(r.stdout, /^ {2}instruction: <\|user\|><\|image\|>/m)
+    const img = await Jimp.read(out)
+    assert.equal(img.bitmap.width, 4 * (256 + 12) + 12)
+  })
+})
