@@ -111,6 +111,25 @@ export const hovle = rename([
   ...llmModel('llm\\.'),
 ])
 
+// ---------------------------------------------------------------------------------------------------------------
+// the contrastive teacher: CLIPModel's names
+// ---------------------------------------------------------------------------------------------------------------
+
+/** The CLIP-style text tower under `prefix`, with CLIP's names (its blocks are CLIP encoder layers). */
+const clipTextTower = (prefix: string): readonly Section[] => [
+  [new RegExp(`^${prefix}tokenEmbed\\.weight$`), 'text_model.embeddings.token_embedding.weight'],
+  [new RegExp(`^${prefix}position$`), 'text_model.embeddings.position_embedding.weight'],
+  [new RegExp(`^${prefix}blocks\\.(\\d+)\\.`), 'text_model.encoder.layers.$1.', clipLayer],
+  [new RegExp(`^${prefix}finalNorm\\.(weight|bias)$`), 'text_model.final_layer_norm.$1'],
+  [new RegExp(`^${prefix}projection\\.weight$`), 'text_projection.weight'],
+]
+
+/** The CLIP-style text tower alone. */
+export const textTower = rename(clipTextTower(''))
+
+/** The whole teacher { vision, text, logitScale } as one CLIPModel checkpoint. */
+export const clip = rename([...clipTower('vision\\.', ''), ...clipTextTower('text\\.'), [/^logitScale$/, 'logit_scale']])
+
 /** Every tensor of a checkpoint: its Hugging Face name and shape, in file order (sorted by name). */
 export function table(tree: Tree, names: (path: string) => string): [string, readonly number[]][] {
   return entries(tree).map(([path, t]): [string, readonly number[]] => [names(path), t.shape]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
