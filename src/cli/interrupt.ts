@@ -15,7 +15,7 @@ export function onInterrupt(say: (line: string) => void, exit: (code: number) =>
   const handler = () => {
     if (stopping) return exit(EXIT_INTERRUPTED)
     stopping = true
-    say('\nstopping after this step (checkpoint saved); press Ctrl-C again to quit now')
+    say('stopping after this step (checkpoint saved); press Ctrl-C again to quit now')
   }
   process.on('SIGINT', handler)
   return { shouldStop: () => stopping, dispose: () => void process.off('SIGINT', handler) }

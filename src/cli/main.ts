@@ -14,7 +14,7 @@ const io: Io = {
   err: (line) => void process.stderr.write(`${line}\n`),
   write: (text) => void process.stdout.write(text),
   tty: process.stdout.isTTY === true,
-  columns: process.stdout.columns ?? 80,
+  columns: process.stdout.columns || 80, // 0 on a terminal that reports no size
 }
 
 /** The first line of an error's message, without a stack. */

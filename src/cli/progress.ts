@@ -63,7 +63,7 @@ export interface Options {
 
 export interface Reporter {
   readonly step: (record: StepRecord<unknown>, total: number) => void
-  /** end the current bar's line (call before printing anything else) */
+  /** end the current bar's line, or print the last step if a plain line has not shown it (call before printing anything else) */
   readonly finish: () => void
 }
 
@@ -71,9 +71,12 @@ export function reporter(o: Options): Reporter {
   const now = o.now ?? (() => performance.now() / 1000)
   let stage: string | undefined
   let startedAt = 0, firstDone = 0, tokens = 0, lastShown = -Infinity, open = false
+  let unshown: State | undefined // the latest state, when no plain line has shown it yet
   const finish = () => {
     if (open) o.write('\n')
+    if (unshown) o.write(`${plainLine(unshown)}\n`)
     open = false
+    unshown = undefined
   }
   const step = (r: StepRecord<unknown>, total: number) => {
     const t = now()
@@ -98,8 +101,10 @@ export function reporter(o: Options): Reporter {
       open = true
       if (last) finish()
     } else {
+      unshown = state
       if (!last && ran !== 1 && t - lastShown < (o.every ?? 10)) return
       o.write(`${plainLine(state)}\n`)
+      unshown = undefined
     }
     lastShown = t
   }

@@ -58,6 +58,14 @@ describe('plain mode (not a terminal)', () => {
       'b step 6/10 loss 1.0000 tokens/s 25 elapsed 0:02 left 0:08\n',
     ])
   })
+
+  it('finish() prints the last step when a stage stops between periodic lines (Ctrl-C)', () => {
+    const { written, r, tick } = harness(false, 100)
+    for (let s = 0; s < 4; s++) (tick(), r.step(rec('stage1', s), 50))
+    r.finish()
+    r.finish()
+    assert.deepEqual(written.map((l) => /step (\d+)\//.exec(l)![1]), ['1', '4'])
+  })
 })
 
 describe('terminal mode', () => {
