@@ -20,7 +20,7 @@
  * - Large products are split over worker threads by batch entries or row blocks (./threads.ts).
  */
 import { kernel, shaped, getBackend, type KernelThis } from './backend.ts'
-import { threadCount, post, collect, type RemoteCall } from './threads.ts'
+import { threadCount, fanOut, type RemoteCall } from './threads.ts'
 
 export interface MatmulDims {
   readonly batch: number
@@ -192,14 +192,13 @@ export function matmul(a: Float32Array, b: Float32Array, d: MatmulDims): Float32
   if (out.length === 0 || k === 0) return out
   const boxes = parts(d)
   const threads = getBackend() === 'webasm' && batch * m * n * k >= THREADED_MIN_MACS ? Math.min(threadCount(), boxes.length) : 1
-  // thread t takes the t-th contiguous run of boxes; the workers' runs are posted first, the calling
-  // thread computes its own run meanwhile, then collects
+  // thread t takes the t-th contiguous run of boxes; the calling thread computes run 0 while the workers
+  // compute the others
   const share = (t: number) => boxes.slice(Math.floor((t * boxes.length) / threads), Math.floor(((t + 1) * boxes.length) / threads))
-  for (let t = 1; t < threads; t++) post(t - 1, share(t).map((p) => partCall(a, b, d, p)))
-  for (const p of share(0)) unpack(out, runLocal(partCall(a, b, d, p)), d, p)
-  for (let t = 1; t < threads; t++) {
-    const results = collect(t - 1)
-    share(t).forEach((p, i) => unpack(out, results[i]!, d, p))
-  }
+  const workers = Array.from({ length: threads - 1 }, (_, w) => share(w + 1).map((p) => partCall(a, b, d, p)))
+  const { remote } = fanOut(workers, () => {
+    for (const p of share(0)) unpack(out, runLocal(partCall(a, b, d, p)), d, p)
+  })
+  remote.forEach((results, w) => share(w + 1).forEach((p, i) => unpack(out, results[i]!, d, p)))
   return out
 }

@@ -150,3 +150,29 @@ export function collect(i: number): Float32Array[] {
   if (reply.error !== undefined) throw new Error(`worker thread ${i}: ${reply.error}`)
   return reply.outs!
 }
+
+/**
+ * Runs `remote[w]` on worker w (all posted first) and `local()` on the calling thread meanwhile, then waits
+ * for every worker. Each worker is collected even when something throws, so no reply is left behind to be
+ * mistaken for a later call's; the first error is rethrown after that.
+ */
+export function fanOut<T>(remote: readonly (readonly RemoteCall[])[], local: () => T): { local: T; remote: Float32Array[][] } {
+  remote.forEach((calls, w) => post(w, calls))
+  let failure: { error: unknown } | null = null
+  let mine: T | undefined
+  try {
+    mine = local()
+  } catch (error) {
+    failure = { error }
+  }
+  const theirs: Float32Array[][] = []
+  for (let w = 0; w < remote.length; w++) {
+    try {
+      theirs.push(collect(w))
+    } catch (error) {
+      failure ??= { error }
+    }
+  }
+  if (failure) throw failure.error
+  return { local: mine as T, remote: theirs }
+}
