@@ -79,6 +79,8 @@ export const loadModel = (dir: string, checkpoint: string, fallback: Config): TE
 
 export interface Prompt {
   readonly sample: Sample
+  /** the image as the model sees it: (S, S, 3) in [0, 1] */
+  readonly pixels: Float32Array
   /** flat positions of the question's tokens */
   readonly question: readonly number[]
   /** the question's token ids */
@@ -103,7 +105,7 @@ export function promptOf(m: Model, pixels: Float32Array, question: string): E.Ei
   const length = start + ids.length + 2
   if (length > m.config.maxTokens)
     return E.left(`the question is too long: with the image the prompt takes ${length} positions, the model takes ${m.config.maxTokens}`)
-  return E.right({ sample, ids, question: ids.map((_, i) => start + i), last: length - 1 })
+  return E.right({ sample, pixels, ids, question: ids.map((_, i) => start + i), last: length - 1 })
 }
 
 const batchOf = (m: Model, p: Prompt): E.Either<string, Batch> =>
@@ -159,10 +161,9 @@ export async function attentionPicture(m: Model, p: Prompt, question: string, o:
   const seen = Attention.patchAttention(m.params, m.config, batch.right, { positions, layers })
   const pieceAt = (pos: number) => (pos === p.last ? '<|assistant|>' : Tokenizer.piece(m.tokenizer, p.ids[pos - p.question[0]!]!).trim())
   const panels = seen.map((a) => ({ caption: `"${pieceAt(a.position)}"  ${(100 * a.onImage).toFixed(0)}% on image`, grid: a.grid }))
-  const where = o.layer === 'all' ? `mean of all ${depth} layers` : `layer ${layers[0]} of ${depth}`
-  const pixels = (p.sample[1] as { pixels: Float32Array }).pixels
+  const where = o.layer === 'all' ? `mean of all ${depth} layers` : `layer ${layers[0]} of 0..${depth - 1}`
   return E.right(await Attention.attentionPng({
-    image: { size: m.config.vision.imageSize, pixels },
+    image: { size: m.config.vision.imageSize, pixels: p.pixels },
     panels,
     title: `${question.trim()}  (pre-decoder ${where}, mean over ${m.config.vision.heads} heads)`,
   }))

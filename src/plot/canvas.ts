@@ -136,13 +136,6 @@ export function text(img: JimpInstance, font: Font, x: number, y: number, s: str
   img.composite(layer, Math.round(left), Math.round(y))
 }
 
-/** Text wrapped at `maxWidth`, top-left at (x, y); returns the height it took. */
-export function paragraph(img: JimpInstance, font: Font, x: number, y: number, s: string, maxWidth: number, o: TextOptions = {}): number {
-  const lines = wrap(font, s, maxWidth)
-  lines.forEach((line, k) => text(img, font, o.align === 'center' ? x + maxWidth / 2 : x, y + k * lineHeight(font), line, o))
-  return lines.length * lineHeight(font)
-}
-
 /** Greedy word wrap at `maxWidth` pixels. */
 export function wrap(font: Font, s: string, maxWidth: number): string[] {
   const lines: string[] = []
