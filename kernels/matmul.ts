@@ -17,10 +17,12 @@
  *   converted once per read.
  * - The thread grid is [N, ⌈M/4⌉, batch] = (column, row block, batch entry), read directly from
  *   `this.thread.*` in the loop (copies in locals would be floats).
- * - Large products are split over worker threads by batch entries or row blocks (./threads.ts).
+ * - gpu.js returns an Array(4) output as one JavaScript view per cell, which gets expensive past ~64k cells:
+ *   a product runs as kernel calls of at most 32k cells (whole batch entries, else row blocks), and large
+ *   products spread those calls over worker threads (./threads.ts).
  */
-import { kernel, shaped, getBackend, type KernelThis } from './backend.ts'
-import { threadCount, fanOut, type RemoteCall } from './threads.ts'
+import { getBackend, type KernelThis } from './backend.ts'
+import { threadCount, fanOut, runHere, type Call } from './threads.ts'
 
 export interface MatmulDims {
   readonly batch: number
@@ -110,30 +112,23 @@ function rowsAlongK(b: Float32Array, d: MatmulDims, p: Part): Float32Array {
   return out
 }
 
-/** The kernel call for one part, in the form both the local cache and a worker accept. */
-function partCall(a: Float32Array, b: Float32Array, d: MatmulDims, p: Part): RemoteCall {
+/** The kernel call for one part: packs its operands, and runs on this thread or on a worker. */
+function partCall(a: Float32Array, b: Float32Array, d: MatmulDims, p: Part): Call {
   const { k, n } = d
   const entries = p.z1 - p.z0, blocks = p.y1 - p.y0
   const ap = packA(a, d, p)
   const bt = rowsAlongK(b, d, p)
   const constants: BlockConstants = { K: k, BA: d.batchedA ? blocks : 0, NB: d.batchedB ? n : 0 }
   return {
-    key: `matmul:${[entries, blocks, k, n, constants.BA, constants.NB].join(',')}`,
-    source: matmulRows4.toString(),
-    settings: { output: [n, blocks, entries], constants, returnType: 'Array(4)', strictIntegers: true, precision: 'single' },
+    name: 'matmul',
+    key: [entries, blocks, k, n, constants.BA, constants.NB],
+    source: matmulRows4,
+    settings: { output: [n, blocks, entries], constants, returnType: 'Array(4)', strictIntegers: true },
     args: [
       { data: ap, dims: [4, k, ap.length / (4 * k)] },
       { data: bt, dims: [k, bt.length / k] },
     ],
   }
-}
-
-function runLocal(call: RemoteCall): Float32Array {
-  const s = call.settings as { output: [number, number, number]; constants: BlockConstants }
-  const run = kernel('matmul', [call.key], matmulRows4, {
-    output: s.output, constants: s.constants, returnType: 'Array(4)', strictIntegers: true,
-  })
-  return run(...call.args.map((x) => shaped(x.data, x.dims as [number, number, number])))
 }
 
 /** Writes a part's kernel output ([entry][block][n][r], r innermost) into C (row-major, batch-major). */
@@ -197,7 +192,7 @@ export function matmul(a: Float32Array, b: Float32Array, d: MatmulDims): Float32
   const share = (t: number) => boxes.slice(Math.floor((t * boxes.length) / threads), Math.floor(((t + 1) * boxes.length) / threads))
   const workers = Array.from({ length: threads - 1 }, (_, w) => share(w + 1).map((p) => partCall(a, b, d, p)))
   const { remote } = fanOut(workers, () => {
-    for (const p of share(0)) unpack(out, runLocal(partCall(a, b, d, p)), d, p)
+    for (const p of share(0)) unpack(out, runHere([partCall(a, b, d, p)])[0]!, d, p)
   })
   remote.forEach((results, w) => share(w + 1).forEach((p, i) => unpack(out, results[i]!, d, p)))
   return out

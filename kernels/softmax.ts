@@ -8,12 +8,15 @@
  * Two passes, each O(R·C): (1) per row, the log-sum-exp  lse_r = m_r + log Σ_c exp(x_rc + mask − m_r);
  * (2) per element, y = exp(x + mask − lse).
  *
+ * Large forward passes are split by rows over worker threads (./threads.ts).
+ *
  * exp is the arithmetic one of ./math.ts, written out inline (Math.exp is a JavaScript call per lane on
  * webasm). Arrays are read 2-D/3-D (`shaped`), so indices are integer arithmetic per axis; in the elementwise
  * kernels the row is `this.thread.y/z`, the same for the 4 lanes of a vector step, so its per-row values
  * (lse, the mask row) are one scalar load. Without a mask the mask reads are skipped (`MASKED` is 0).
  */
-import { kernel, shaped, type KernelThis } from './backend.ts'
+import { type KernelThis } from './backend.ts'
+import { splitRows, type Call } from './threads.ts'
 import { EXP2_TABLE } from './math.ts'
 
 interface RowConstants { C: number; MASKED: number; POW2: Float32Array }
@@ -78,23 +81,40 @@ function tiling(mask: Float32Array, rows: number, cols: number, maskRows: number
   return { W, masked, tile }
 }
 
+/**
+ * Forward passes over at least this many elements are split by rows over the worker threads (./threads.ts).
+ * The backward is not split: at ~6 ns per element it costs about what moving its rows to a worker does.
+ */
+const THREADED_MIN_ELEMENTS = 1 << 17
+
+/** lse for rows [r0, r1), then (with `exp`) softmax for the same rows. */
+function forwardCalls(x: Float32Array, cols: number, t: ReturnType<typeof tiling>, r0: number, r1: number, exp: boolean): Call[] {
+  const rows = r1 - r0, W = t.W
+  const constants = { C: cols, MASKED: t.masked ? 1 : 0, POW2: EXP2_TABLE }
+  const xs = { data: x.subarray(r0 * cols, r1 * cols), dims: [cols, W, rows / W] }
+  const mask = { data: t.tile, dims: [cols, W] }
+  const lse: Call = {
+    name: 'rowLogSumExp', key: [rows, cols, W, t.masked], source: rowLogSumExp,
+    settings: { output: [W, rows / W], constants }, args: [xs, mask],
+  }
+  if (!exp) return [lse]
+  return [lse, {
+    name: 'softmaxExp', key: [rows, cols, W, t.masked], source: expMinus,
+    settings: { output: [cols, W, rows / W], constants }, args: [xs, mask, { from: 0, dims: [W, rows / W] }],
+  }]
+}
+
 /** log Σ_c exp(x_rc + mask_rc) for each row (−∞ for a fully masked row). */
 export function logSumExpRows(x: Float32Array, mask: Float32Array, rows: number, cols: number, maskRows: number): Float32Array {
-  const { W, masked, tile } = tiling(mask, rows, cols, maskRows)
-  return kernel('rowLogSumExp', [rows, cols, W, masked], rowLogSumExp, {
-    output: [W, rows / W], constants: { C: cols, MASKED: masked ? 1 : 0, POW2: EXP2_TABLE },
-  })(shaped(x, [cols, W, rows / W]), shaped(tile, [cols, W]))
+  if (rows === 0) return new Float32Array(0)
+  const t = tiling(mask, rows, cols, maskRows)
+  return splitRows(rows, t.W, rows * cols, THREADED_MIN_ELEMENTS, (r0, r1) => forwardCalls(x, cols, t, r0, r1, false), 0)
 }
 
 export function softmaxRows(x: Float32Array, rows: number, cols: number, mask = noMask(cols), maskRows = 1): Float32Array {
   if (rows * cols === 0) return new Float32Array(0)
-  const { W, masked, tile } = tiling(mask, rows, cols, maskRows)
-  const lse = kernel('rowLogSumExp', [rows, cols, W, masked], rowLogSumExp, {
-    output: [W, rows / W], constants: { C: cols, MASKED: masked ? 1 : 0, POW2: EXP2_TABLE },
-  })(shaped(x, [cols, W, rows / W]), shaped(tile, [cols, W]))
-  return kernel('softmaxExp', [rows, cols, W, masked], expMinus, {
-    output: [cols, W, rows / W], constants: { C: cols, MASKED: masked ? 1 : 0, POW2: EXP2_TABLE },
-  })(shaped(x, [cols, W, rows / W]), shaped(tile, [cols, W]), shaped(lse, [W, rows / W]))
+  const t = tiling(mask, rows, cols, maskRows)
+  return splitRows(rows, t.W, rows * cols, THREADED_MIN_ELEMENTS, (r0, r1) => forwardCalls(x, cols, t, r0, r1, true), 1)
 }
 
 function rowDot(this: KernelThis<{ C: number }>, a: number[][], b: number[][]): number {
@@ -107,15 +127,27 @@ function softmaxGrad(this: KernelThis<{ C: number }>, y: number[][], dy: number[
   return y[this.thread.y]![this.thread.x]! * (dy[this.thread.y]![this.thread.x]! - dots[this.thread.y]!)
 }
 
+/** Σ_c a_rc · b_rc for rows [r0, r1), then (with `grad`) the softmax gradient of the same rows. */
+function backwardCalls(y: Float32Array, dy: Float32Array, cols: number, r0: number, r1: number, grad: boolean): Call[] {
+  const rows = r1 - r0
+  const ys = { data: y.subarray(r0 * cols, r1 * cols), dims: [cols, rows] }
+  const dys = { data: dy.subarray(r0 * cols, r1 * cols), dims: [cols, rows] }
+  const dot: Call = { name: 'rowDot', key: [rows, cols], source: rowDot, settings: { output: [rows], constants: { C: cols } }, args: [dys, ys] }
+  if (!grad) return [dot]
+  return [dot, {
+    name: 'softmaxGrad', key: [rows, cols], source: softmaxGrad,
+    settings: { output: [cols, rows], constants: { C: cols } }, args: [ys, dys, { from: 0, dims: null }],
+  }]
+}
+
 /** Σ_c a_rc · b_rc for each row. */
 export function dotRows(a: Float32Array, b: Float32Array, rows: number, cols: number): Float32Array {
-  return kernel('rowDot', [rows, cols], rowDot, { output: [rows], constants: { C: cols } })(shaped(a, [cols, rows]), shaped(b, [cols, rows]))
+  if (rows === 0) return new Float32Array(0)
+  return splitRows(rows, 1, rows * cols, Infinity, (r0, r1) => backwardCalls(b, a, cols, r0, r1, false), 0)
 }
 
 /** dx = y ⊙ (dy − Σ_c dy ⊙ y), row by row. */
 export function softmaxRowsBackward(y: Float32Array, dy: Float32Array, rows: number, cols: number): Float32Array {
   if (rows * cols === 0) return new Float32Array(0)
-  const dots = dotRows(dy, y, rows, cols)
-  return kernel('softmaxGrad', [rows, cols], softmaxGrad, { output: [cols, rows], constants: { C: cols } })(
-    shaped(y, [cols, rows]), shaped(dy, [cols, rows]), dots)
+  return splitRows(rows, 1, rows * cols, Infinity, (r0, r1) => backwardCalls(y, dy, cols, r0, r1, true), 1)
 }

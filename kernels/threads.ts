@@ -19,15 +19,58 @@
 import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads'
 import { availableParallelism } from 'node:os'
 import { createRequire } from 'node:module'
+import { kernel, shaped, getBackend, type KernelArg } from './backend.ts'
 
-/** One kernel call, in a form that crosses threads: source text, gpu.js settings and flat arguments. */
-export interface RemoteCall {
-  /** identifies the compiled kernel in the worker's cache (the same key as the caller's cache) */
+/**
+ * An argument: flat data, or the output of an earlier call of the same list (`from`: its index), with dims
+ * when the kernel reads it as a 2-D or 3-D array.
+ */
+export type Arg =
+  | { readonly data: Float32Array; readonly dims: readonly number[] | null }
+  | { readonly from: number; readonly dims: readonly number[] | null }
+
+/** One kernel call that can run on this thread (through kernels/backend.ts) or on a worker. */
+export interface Call {
+  /** the kernel cache key, the same on every thread */
+  readonly name: string
+  readonly key: readonly (number | string | boolean)[]
+  /** a kernel function, as kernels/backend.ts takes it */
+  readonly source: (this: never, ...args: never[]) => number | number[]
+  readonly settings: Parameters<typeof kernel>[3]
+  readonly args: readonly Arg[]
+}
+
+/** A Call as it crosses threads: source text instead of a function. */
+interface RemoteCall {
   readonly key: string
   readonly source: string
   readonly settings: Record<string, unknown>
-  /** flat data, with dims when the kernel reads it as a 2-D or 3-D array */
-  readonly args: readonly { readonly data: Float32Array; readonly dims: readonly number[] | null }[]
+  readonly args: readonly Arg[]
+}
+
+function remoteCall(c: Call): RemoteCall {
+  return {
+    key: `${c.name}:${c.key.join(',')}`,
+    source: c.source.toString(),
+    // the settings kernels/backend.ts adds to every kernel
+    settings: { precision: 'single', tactic: 'precision', dynamicOutput: false, ...c.settings },
+    // a message carries a view's whole buffer: send a part of a larger array as a copy of just that part
+    args: c.args.map((a) =>
+      'data' in a && a.data.byteLength !== a.data.buffer.byteLength ? { data: a.data.slice(), dims: a.dims } : a),
+  }
+}
+
+/** Runs a list of calls here, in order (a call may read an earlier one's output); returns every output. */
+export function runHere(calls: readonly Call[]): Float32Array[] {
+  const outs: Float32Array[] = []
+  for (const c of calls) {
+    const args: KernelArg[] = c.args.map((a) => {
+      const data = 'from' in a ? outs[a.from]! : a.data
+      return a.dims ? shaped(data, a.dims as [number, number, number]) : data
+    })
+    outs.push(kernel(c.name, c.key, c.source as Parameters<typeof kernel>[2], c.settings)(...args))
+  }
+  return outs
 }
 
 // The worker body: plain CommonJS, evaluated as a string (`eval: true`), so it needs no TypeScript loader.
@@ -59,16 +102,20 @@ for (;;) {
     message = receiveMessageOnPort(port)
   }
   try {
-    const outs = message.message.map((call) => {
+    const outs = []
+    for (const call of message.message) {
       let run = kernels.get(call.key)
       if (!run) {
         run = gpu.createKernel(call.source, call.settings)
         kernels.set(call.key, run)
       }
-      const out = flatten(run(...call.args.map((a) => (a.dims ? new Input(a.data, a.dims) : a.data))))
+      const args = call.args.map((a) => {
+        const data = a.from === undefined ? a.data : outs[a.from]
+        return a.dims ? new Input(data, a.dims) : data
+      })
+      outs.push(flatten(run(...args)))
       if (run.kernel.constructor.name !== 'WebAssemblyKernel') throw new Error('worker kernel ran on ' + run.kernel.constructor.name)
-      return out
-    })
+    }
     port.postMessage({ outs }, outs.map((out) => out.buffer))
   } catch (e) {
     port.postMessage({ error: String((e && e.stack) || e) })
@@ -125,9 +172,9 @@ function remote(i: number): Remote {
 }
 
 /** Starts `calls` (run in order) on worker `i` and returns at once; `collect(i)` waits for their results. */
-export function post(i: number, calls: readonly RemoteCall[]): void {
+export function post(i: number, calls: readonly Call[]): void {
   const r = remote(i)
-  r.port.postMessage(calls)
+  r.port.postMessage(calls.map(remoteCall))
   r.posted++
   Atomics.store(r.state, 0, r.posted)
   Atomics.notify(r.state, 0)
@@ -156,7 +203,7 @@ export function collect(i: number): Float32Array[] {
  * for every worker. Each worker is collected even when something throws, so no reply is left behind to be
  * mistaken for a later call's; the first error is rethrown after that.
  */
-export function fanOut<T>(remote: readonly (readonly RemoteCall[])[], local: () => T): { local: T; remote: Float32Array[][] } {
+export function fanOut<T>(remote: readonly (readonly Call[])[], local: () => T): { local: T; remote: Float32Array[][] } {
   remote.forEach((calls, w) => post(w, calls))
   let failure: { error: unknown } | null = null
   let mine: T | undefined
@@ -175,4 +222,24 @@ export function fanOut<T>(remote: readonly (readonly RemoteCall[])[], local: () 
   }
   if (failure) throw failure.error
   return { local: mine as T, remote: theirs }
+}
+
+/**
+ * Splits rows [0, rows) into contiguous parts of whole `unit`s, one per thread when there are at least
+ * `minElements` elements (else one part on this thread), runs `calls(r0, r1)` for each part (parts after the
+ * first on workers) and concatenates output `pick` of every part's list in row order.
+ */
+export function splitRows(rows: number, unit: number, elements: number, minElements: number,
+  calls: (r0: number, r1: number) => Call[], pick: number): Float32Array {
+  const units = rows / unit
+  const parts = getBackend() === 'webasm' && elements >= minElements ? Math.max(1, Math.min(threads, units)) : 1
+  const bounds = Array.from({ length: parts + 1 }, (_, i) => Math.floor((i * units) / parts) * unit)
+  const lists = Array.from({ length: parts }, (_, i) => calls(bounds[i]!, bounds[i + 1]!))
+  const { local, remote } = fanOut(lists.slice(1), () => runHere(lists[0]!))
+  if (parts === 1) return local[pick]!
+  const outs = [local[pick]!, ...remote.map((r) => r[pick]!)]
+  const joined = new Float32Array(outs.reduce((n, o) => n + o.length, 0))
+  let at = 0
+  for (const o of outs) joined.set(o, at), (at += o.length)
+  return joined
 }

@@ -4,22 +4,39 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { fanOut, type RemoteCall } from '../../kernels/threads.ts'
+import { fanOut, runHere, type Call } from '../../kernels/threads.ts'
+import type { KernelThis } from '../../kernels/backend.ts'
 
-const double = (values: number[], key = 'test-double'): RemoteCall => ({
-  key: `${key}:${values.length}`,
-  source: 'function (x) { return x[this.thread.x] * 2 }',
-  settings: { output: [values.length], precision: 'single' },
+function twice(this: KernelThis, x: Float32Array): number {
+  return x[this.thread.x]! * 2
+}
+
+function sumOf(this: KernelThis, x: Float32Array, y: Float32Array): number {
+  return x[this.thread.x]! + y[this.thread.x]!
+}
+
+/** gpu.js cannot compile a read of `.length` inside a kernel */
+function uncompilable(this: KernelThis, x: Float32Array): number {
+  return x.length
+}
+
+const double = (values: number[]): Call => ({
+  name: 'test-double', key: [values.length], source: twice, settings: { output: [values.length] },
   args: [{ data: Float32Array.from(values), dims: null }],
 })
 
-const broken: RemoteCall = { key: 'test-broken', source: 'function (x) { return undefinedName(x) }', settings: { output: [1] }, args: [{ data: new Float32Array(1), dims: null }] }
+const broken: Call = { name: 'test-broken', key: [1], source: uncompilable, settings: { output: [1] }, args: [{ data: new Float32Array(1), dims: null }] }
 
 describe('worker threads', () => {
   it('run the calls posted to them, in order, while the caller works', () => {
     const { local, remote } = fanOut([[double([1, 2, 3]), double([4, 5])]], () => 'mine')
     assert.equal(local, 'mine')
     assert.deepEqual(remote[0]!.map((out) => [...out]), [[2, 4, 6], [8, 10]])
+  })
+  it('pass an earlier output of the same list as an argument, here and on a worker', () => {
+    const chain: Call[] = [double([1, 2]), { name: 'test-sum', key: [2], source: sumOf, settings: { output: [2] }, args: [{ from: 0, dims: null }, { data: Float32Array.of(10, 20), dims: null }] }]
+    assert.deepEqual(runHere(chain).map((out) => [...out]), [[2, 4], [12, 24]])
+    assert.deepEqual(fanOut([chain], () => 0).remote[0]!.map((out) => [...out]), [[2, 4], [12, 24]])
   })
   it('report a failing kernel, and the next call gets its own result', () => {
     assert.throws(() => fanOut([[broken]], () => 0), /worker thread 0:/)
