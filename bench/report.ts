@@ -196,9 +196,10 @@ the event loop; blocking in Atomics.wait would block that delivery too, and the 
 callbacks. kernels/threads.ts therefore runs its own workers: each holds its own gpu.js (webasm) and compiles the
 same kernel source with the same settings; the caller posts work over a MessageChannel, computes its own share,
 and waits in Atomics.wait on a shared counter (Node allows blocking waits on the main thread); results come back
-with \`receiveMessageOnPort\`, which needs no event loop. A round trip costs ≈ 25 µs. Every output cell is computed
-by the same compiled code whichever thread runs it, so results are bit-identical to one thread (tested). Products
-of at least 2²⁰ multiply-adds are split; with the second core free that is ≈ 2× (${speedup}× in this run, with the
-load average shown at the top).
+with \`receiveMessageOnPort\`, which needs no event loop. A round trip costs ≈ 25 µs plus copying the operands.
+Every output cell is computed by the same compiled code whichever thread runs it, so results are bit-identical to
+one thread (tested). Products of at least 2²⁰ multiply-adds and softmax forward passes over at least 2¹⁷ values
+are split; with the second core free that approaches 2× (${speedup}× for the 512³ product in this run: compare the
+load average at the top, since a busy second core takes the gain away).
 `
 }
