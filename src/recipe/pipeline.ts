@@ -1,0 +1,76 @@
+/**
+ * The whole reproduction, from nothing to an evaluated model, in order:
+ *   tokenizer → teacher (contrastive) → LLM (next-token) → stage 1 → align → stage 2 → evaluation
+ * Every training step resumes from its checkpoint (a finished one is not rerun), so an interrupted pipeline
+ * continues where it stopped. The time of each phase and the training throughput go to pipeline.json.
+ */
+import { writeFileSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import * as E from 'fp-ts/lib/Either.js'
+import type * as Tokenizer from '../data/tokenizer.ts'
+import { trainTokenizer, pretrainTeacher, pretrainLlm } from './pretrain.ts'
+import { trainStage1, trainAlign, trainStage2, loadModel } from './stages.ts'
+import { evaluate, table, type Report } from './evaluate.ts'
+import { type RunContext, pathOf } from './run.ts'
+import { fromScratch } from '../haplovl/init.ts'
+import * as Key from '../random.ts'
+
+export interface Phase {
+  readonly name: string
+  readonly seconds: number
+  /** training tokens per second (training phases) */
+  readonly tokensPerSecond?: number
+  /** what the phase reports: zero-shot accuracies, perplexity, final loss, … */
+  readonly results?: Record<string, unknown>
+}
+
+/** Evaluate the run's stage-2 model and write eval.json (and eval.md, the table). */
+export async function evaluateRun(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, perCategory?: number, onItem?: (done: number, total: number) => void): Promise<E.Either<string, Report>> {
+  const model = await loadModel(ctx, 'stage2', fromScratch(Key.key(0), ctx.config))
+  if (E.isLeft(model)) return model
+  const report = evaluate(model.right, { tokenizer, config: ctx.config }, { ...(perCategory ? { perCategory } : {}), ...(onItem ? { onItem } : {}) })
+  if (E.isRight(report)) {
+    writeFileSync(pathOf(ctx, 'eval'), `${JSON.stringify(report.right, null, 2)}\n`)
+    writeFileSync(join(ctx.dir, 'eval.md'), `${table(report.right)}\n`)
+  }
+  return report
+}
+
+const throughput = (records: readonly { tokens: number; seconds: number }[]): number =>
+  records.reduce((s, r) => s + r.tokens, 0) / Math.max(1e-9, records.reduce((s, r) => s + r.seconds, 0))
+
+/** Run every phase; `onPhase` hears each finished phase. */
+export async function pipeline(ctx: RunContext, o: { readonly perCategory?: number; readonly onPhase?: (p: Phase) => void } = {}): Promise<E.Either<string, readonly Phase[]>> {
+  mkdirSync(ctx.dir, { recursive: true })
+  const phases: Phase[] = []
+  const timed = async <T>(name: string, run: () => Promise<E.Either<string, T>>, describe: (t: T) => Omit<Phase, 'name' | 'seconds'>): Promise<E.Either<string, T>> => {
+    const started = performance.now()
+    const result = await run()
+    if (E.isRight(result)) {
+      const phase = { name, seconds: (performance.now() - started) / 1000, ...describe(result.right) }
+      phases.push(phase)
+      o.onPhase?.(phase)
+      writeFileSync(join(ctx.dir, 'pipeline.json'), `${JSON.stringify(phases, null, 2)}\n`)
+    }
+    return result
+  }
+  const stopped = () => ctx.shouldStop?.() ?? false
+  const tokenizer = await timed('tokenizer', () => trainTokenizer(ctx), (t) => ({ results: { vocabulary: t.vocabSize } }))
+  if (E.isLeft(tokenizer)) return tokenizer
+  const tok = tokenizer.right
+  const teacher = await timed('teacher', () => pretrainTeacher(ctx, tok), (r) => ({ results: { zeroShot: r.zeroShot } }))
+  if (E.isLeft(teacher) || stopped()) return E.isLeft(teacher) ? teacher : E.right(phases)
+  const llm = await timed('llm', () => pretrainLlm(ctx, tok), (r) => ({ results: { perplexity: r.perplexity, byKind: r.perplexityByKind } }))
+  if (E.isLeft(llm) || stopped()) return E.isLeft(llm) ? llm : E.right(phases)
+  const stage1 = await timed('stage1', () => trainStage1(ctx, tok, { vision: teacher.right.params.vision, llm: llm.right.params }),
+    (r) => ({ tokensPerSecond: throughput(r.records), results: { finalLoss: r.records.at(-1)?.loss, terms: r.records.at(-1)?.terms } }))
+  if (E.isLeft(stage1) || stopped()) return E.isLeft(stage1) ? stage1 : E.right(phases)
+  const aligned = await timed('align', () => trainAlign(ctx, tok, stage1.right.params.model), (r) => ({ tokensPerSecond: throughput(r.records), results: { finalLoss: r.records.at(-1)?.loss } }))
+  if (E.isLeft(aligned) || stopped()) return E.isLeft(aligned) ? aligned : E.right(phases)
+  const stage2 = await timed('stage2', () => trainStage2(ctx, tok, aligned.right.params), (r) => ({ tokensPerSecond: throughput(r.records), results: { finalLoss: r.records.at(-1)?.loss } }))
+  if (E.isLeft(stage2) || stopped()) return E.isLeft(stage2) ? stage2 : E.right(phases)
+  const report = await timed('eval', () => evaluateRun(ctx, tok, o.perCategory), (r) => ({ results: r.sets }))
+  if (E.isLeft(report)) return report
+  return E.right(phases)
+}
+
