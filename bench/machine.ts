@@ -36,3 +36,27 @@ export function machine(): Machine {
 export function loadAverage(): string {
   return loadavg()[0]!.toFixed(2)
 }
+
+/** Busy CPU time of the whole machine so far, in seconds (Linux /proc/stat), or null elsewhere. */
+function machineBusySeconds(): number | null {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
+    const [user, nice, system, , , irq, softirq, steal] = fields as [number, number, number, number, number, number, number, number]
+    return (user + nice + system + irq + softirq + (steal ?? 0)) / 100 // USER_HZ is 100 on Linux
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Measures how many cores other processes kept busy while `fn` ran: the machine's busy time minus this
+ * process's own (main thread and workers), divided by the wall time.
+ */
+export async function otherLoad<T>(fn: () => Promise<T>): Promise<{ result: T; cores: number | null }> {
+  const busy0 = machineBusySeconds(), own0 = process.cpuUsage(), t0 = performance.now()
+  const result = await fn()
+  const busy1 = machineBusySeconds(), own = process.cpuUsage(own0), wall = (performance.now() - t0) / 1000
+  if (busy0 === null || busy1 === null) return { result, cores: null }
+  const mine = (own.user + own.system) / 1e6
+  return { result, cores: Math.max(0, (busy1 - busy0 - mine) / wall) }
+}

@@ -13,7 +13,7 @@ import { threadCount, setThreadCount } from '../kernels/threads.ts'
 import { loadTfjs, type Tf } from './tfjs.ts'
 import { blockData, haplovlBlock, tfjsBlock, type BlockConfig } from './block.ts'
 import { designs } from './designs.ts'
-import { machine, loadAverage } from './machine.ts'
+import { machine, loadAverage, otherLoad } from './machine.ts'
 import { medianMs, pairMs, budgets, type Budget } from './measure.ts'
 import { report, type Results } from './report.ts'
 
@@ -154,11 +154,13 @@ async function main(): Promise<void> {
   const loadBefore = loadAverage()
   const tf = await loadTfjs()
   const results: Results = { matmul: [], designs: [], ops: [], overhead: null, block: null }
-  await matmuls(tf, results)
-  await matmulDesigns(results)
-  await pointwise(tf, results)
-  await overhead(tf, results)
-  await block(tf, results)
+  const { cores: others } = await otherLoad(async () => {
+    await matmuls(tf, results)
+    await matmulDesigns(results)
+    await pointwise(tf, results)
+    await overhead(tf, results)
+    await block(tf, results)
+  })
   const minutes = (Date.now() - started) / 60000
   const text = report(results, {
     machine: machine(),
@@ -168,6 +170,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
     loadBefore,
     loadAfter: loadAverage(),
+    others,
     minutes,
     simd: tf.env().getBool('WASM_HAS_SIMD_SUPPORT'),
   })
