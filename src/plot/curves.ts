@@ -170,22 +170,41 @@ export function size(n: number, o: Options = {}): { width: number; height: numbe
 const GRID: Canvas.Rgb = [228, 228, 228]
 const AXIS: Canvas.Rgb = [90, 90, 90]
 
-/** The plot area [left, top, right, bottom] of a panel box [x, y, w, h]: room for the title, tick labels, axis titles. */
-export const plotArea = ([bx, by, bw, bh]: readonly [number, number, number, number]): [number, number, number, number] =>
-  [bx + 68, by + 28, bx + bw - 16, by + bh - 46]
+export const LEGEND_ROW = 16
+
+/**
+ * The plot area [left, top, right, bottom] of a panel box [x, y, w, h]: room for the title and `legendRows` rows
+ * of legend above, tick labels and axis titles left and below.
+ */
+export const plotArea = ([bx, by, bw, bh]: readonly [number, number, number, number], legendRows = 1): [number, number, number, number] =>
+  [bx + 68, by + 30 + legendRows * LEGEND_ROW, bx + bw - 16, by + bh - 46]
+
+/** Legend entries laid out in rows that fit `width`: [row, x offset] of each. */
+const legendLayout = (widths: readonly number[], width: number): [number, number][] => {
+  let row = 0, x = 0
+  return widths.map((w) => {
+    if (x > 0 && x + w > width) row++, (x = 0)
+    const at: [number, number] = [row, x]
+    x += w + 14
+    return at
+  })
+}
 
 /** One stage's panel, drawn into the box (x, y, w, h). */
 function drawPanel(img: JimpInstance, f: Canvas.Fonts, panel: Panel, box: readonly [number, number, number, number], beta: number): void {
   const [bx, by, bw] = box
-  const [left, top, right, bottom] = plotArea(box)
-  const pw = right - left, ph = bottom - top
   Canvas.text(img, f.title, bx + bw / 2, by + 4, panel.stage, { align: 'center' })
   const drawn = panel.series.filter((s) => s.values.length > 0)
+  const smoothed = drawn.map((s) => ema(s.values, beta))
+  // legend above the plot, each entry with its last smoothed value
+  const entries = drawn.map((s, k) => `${s.name}  ${smoothed[k]!.at(-1)!.toPrecision(4)}`)
+  const placed = legendLayout(entries.map((e) => 26 + Canvas.textWidth(f.small, e)), plotArea(box)[2] - plotArea(box)[0])
+  const [left, top, right, bottom] = plotArea(box, Math.max(1, ...placed.map(([r]) => r + 1)))
+  const pw = right - left, ph = bottom - top
   if (drawn.length === 0) {
     Canvas.text(img, f.normal, bx + bw / 2, top + ph / 2 - 8, 'no finite values', { align: 'center', rgb: AXIS })
     return
   }
-  const smoothed = drawn.map((s) => ema(s.values, beta))
   const allSteps = drawn.flatMap((s) => s.steps)
   const [x0, x1] = [Math.min(...allSteps), Math.max(...allSteps)]
   const xr: [number, number] = x1 > x0 ? [x0, x1] : [x0 - 1, x1 + 1]
@@ -222,16 +241,10 @@ function drawPanel(img: JimpInstance, f: Canvas.Fonts, panel: Panel, box: readon
   if (beta > 0) for (const k of order) Canvas.polyline(img, points(drawn[k]!, drawn[k]!.values), { rgb: colour(k), width: 1, alpha: 0.25, clip })
   for (const k of order) Canvas.polyline(img, points(drawn[k]!, smoothed[k]!), { rgb: colour(k), width: drawn[k]!.values.length === 1 ? 7 : k === 0 ? 2 : 1.6, clip })
 
-  // legend, top right inside the plot area, with the last smoothed value
-  const entries = drawn.map((s, k) => `${s.name}  ${smoothed[k]!.at(-1)!.toPrecision(4)}`)
-  const lw = Math.max(...entries.map((e) => Canvas.textWidth(f.small, e))) + 34, lh = 16
-  const lx = right - lw - 6, ly = top + 6
-  Canvas.fillRect(img, lx, ly, lw, entries.length * lh + 8, Canvas.WHITE, 0.85)
-  Canvas.strokeRect(img, lx, ly, lw, entries.length * lh + 8, GRID)
   entries.forEach((e, k) => {
-    const y = ly + 4 + k * lh
-    Canvas.polyline(img, [[lx + 6, y + 8], [lx + 24, y + 8]], { rgb: colour(k), width: 2.5 })
-    Canvas.text(img, f.small, lx + 28, y, e, { rgb: [40, 40, 40] })
+    const [row, dx] = placed[k]!, x = left + dx, y = by + 26 + row * LEGEND_ROW
+    Canvas.polyline(img, [[x, y + 8], [x + 20, y + 8]], { rgb: colour(k), width: 2.5 })
+    Canvas.text(img, f.small, x + 25, y, e, { rgb: [40, 40, 40] })
   })
 }
 

@@ -79,11 +79,11 @@ describe('curvesPng', () => {
 
     const { data, width } = img.bitmap
     const lossColour = Curves.PALETTE[0]!, termColour = Curves.PALETTE[1]!
-    /** pixels of a colour inside a panel's plot area, below its legend */
+    /** pixels of a colour inside a panel's plot area */
     const pixelsOf = (panel: number, rgb: readonly number[]) => {
       const [l, t, r, b] = Curves.plotArea([panel * 400, Curves.TITLE_HEIGHT, 400, 260])
       const out: [number, number][] = []
-      for (let y = t + 60; y < b; y++) for (let x = l; x < r; x++) if (near(data, 4 * (y * width + x), rgb, 40)) out.push([x, y])
+      for (let y = t; y < b; y++) for (let x = l; x < r; x++) if (near(data, 4 * (y * width + x), rgb, 40)) out.push([x, y])
       return { out, l, t, r, b }
     }
     const down = pixelsOf(0, lossColour)
