@@ -13,8 +13,9 @@ export interface State {
   /** steps finished (the last record's step + 1) */
   readonly done: number
   readonly total: number
-  readonly loss: number
-  readonly tokensPerSecond: number
+  /** absent for work that is not training (evaluation items) */
+  readonly loss?: number
+  readonly tokensPerSecond?: number
   readonly elapsed: number
   /** seconds, unknown before the first step */
   readonly left: number | undefined
@@ -40,11 +41,13 @@ const lossText = (loss: number): string => (Number.isFinite(loss) ? loss.toFixed
 
 /** The plain line of a state: `stage1 step 20/300 loss 3.1416 tokens/s 1.23k elapsed 0:12 left 2:48`. */
 export const plainLine = (s: State): string =>
-  `${s.stage} step ${s.done}/${s.total} loss ${lossText(s.loss)} tokens/s ${count(s.tokensPerSecond)} elapsed ${clock(s.elapsed)} left ${clock(s.left)}`
+  `${s.stage} ${s.loss === undefined ? '' : 'step '}${s.done}/${s.total}${s.loss === undefined ? '' : ` loss ${lossText(s.loss)}`}` +
+  `${s.tokensPerSecond === undefined ? '' : ` tokens/s ${count(s.tokensPerSecond)}`} elapsed ${clock(s.elapsed)} left ${clock(s.left)}`
 
 /** The terminal bar of a state, fitted to `columns`: `stage1 ███████░░░░░ 20/300 loss 3.1416 1.23k tok/s 0:12<2:48`. */
 export function barLine(s: State, columns = 80): string {
-  const tail = ` ${s.done}/${s.total} loss ${lossText(s.loss)} ${count(s.tokensPerSecond)} tok/s ${clock(s.elapsed)}<${clock(s.left)}`
+  const tail = ` ${s.done}/${s.total}${s.loss === undefined ? '' : ` loss ${lossText(s.loss)}`}` +
+    `${s.tokensPerSecond === undefined ? '' : ` ${count(s.tokensPerSecond)} tok/s`} ${clock(s.elapsed)}<${clock(s.left)}`
   const room = Math.max(0, Math.min(40, columns - 1 - s.stage.length - 1 - tail.length))
   const filled = s.total > 0 ? Math.round((room * Math.min(s.done, s.total)) / s.total) : 0
   return `${s.stage} ${'█'.repeat(filled)}${'░'.repeat(room - filled)}${tail}`.slice(0, Math.max(0, columns - 1))
@@ -63,6 +66,8 @@ export interface Options {
 
 export interface Reporter {
   readonly step: (record: StepRecord<unknown>, total: number) => void
+  /** `done` of `total` items of some other work (e.g. evaluation questions) */
+  readonly items: (label: string, done: number, total: number) => void
   /** end the current bar's line, or print the last step if a plain line has not shown it (call before printing anything else) */
   readonly finish: () => void
 }
@@ -72,27 +77,30 @@ export function reporter(o: Options): Reporter {
   let stage: string | undefined
   let startedAt = 0, firstDone = 0, tokens = 0, lastShown = -Infinity, open = false
   let unshown: State | undefined // the latest state, when no plain line has shown it yet
+  let lastReport = now() // items date their stage's start from the report before them
   const finish = () => {
     if (open) o.write('\n')
     if (unshown) o.write(`${plainLine(unshown)}\n`)
     open = false
     unshown = undefined
   }
-  const step = (r: StepRecord<unknown>, total: number) => {
+  /** one unit of work done: `seconds` is its own duration (to date the start of a stage from its first report) */
+  const advance = (label: string, at: number, total: number, seconds: number, training?: { loss: number; tokens: number }) => {
     const t = now()
-    if (r.stage !== stage) {
+    lastReport = t
+    if (label !== stage) {
       finish()
-      stage = r.stage
-      startedAt = t - r.seconds
-      firstDone = r.step // a resumed stage starts past 0
+      stage = label
+      startedAt = t - seconds
+      firstDone = at // a resumed stage starts past 0
       tokens = 0
       lastShown = -Infinity
     }
-    tokens += r.tokens
-    const done = r.step + 1, elapsed = Math.max(t - startedAt, 1e-9), ran = done - firstDone
+    tokens += training?.tokens ?? 0
+    const done = at + 1, elapsed = Math.max(t - startedAt, 1e-9), ran = done - firstDone
     const state: State = {
-      stage: r.stage, done, total, loss: r.loss, tokensPerSecond: tokens / elapsed, elapsed,
-      left: ran > 0 ? ((total - done) * elapsed) / ran : undefined,
+      stage: label, done, total, elapsed, left: ran > 0 ? ((total - done) * elapsed) / ran : undefined,
+      ...(training ? { loss: training.loss, tokensPerSecond: tokens / elapsed } : {}),
     }
     const last = done >= total
     if (o.tty) {
@@ -108,5 +116,7 @@ export function reporter(o: Options): Reporter {
     }
     lastShown = t
   }
-  return { step, finish }
+  const step = (r: StepRecord<unknown>, total: number) => advance(r.stage, r.step, total, r.seconds, { loss: r.loss, tokens: r.tokens })
+  const items = (label: string, done: number, total: number) => advance(label, done - 1, total, now() - lastReport)
+  return { step, items, finish }
 }

@@ -68,6 +68,14 @@ describe('plain mode (not a terminal)', () => {
   })
 })
 
+describe('other work', () => {
+  it('items report count and time without loss or throughput', () => {
+    const { written, r, tick } = harness(false, 100)
+    for (let k = 1; k <= 4; k++) (tick(), r.items('eval', k, 4))
+    assert.deepEqual(written, ['eval 1/4 elapsed 0:01 left 0:03\n', 'eval 4/4 elapsed 0:04 left 0:00\n'])
+  })
+})
+
 describe('terminal mode', () => {
   it('redraws one line in place and ends it at the last step', () => {
     const { written, r, tick } = harness(true)
