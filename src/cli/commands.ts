@@ -55,8 +55,11 @@ export const commands: Readonly<Record<string, Command>> = {
   },
   eval: {
     summary: 'accuracy per question category on held-out and fine-grained scenes',
-    usage: 'haplovl eval',
-    flags: {},
+    usage: 'haplovl eval [--questions N]',
+    notes: ['Reads <run>/stage2.safetensors; writes eval.json and eval.md into the run directory.'],
+    flags: {
+      questions: { kind: 'int', value: 'N', min: 1, max: 10000, help: 'questions per category in each evaluation set (default 40)' },
+    },
     positionals: [0, 0],
     run: async (a) => (await import('./recipe.ts')).evaluate(a),
   },
@@ -99,9 +102,11 @@ export const commands: Readonly<Record<string, Command>> = {
   },
   pipeline: {
     summary: 'the whole recipe: tokenizer, parents, stage 1, alignment, stage 2, evaluation, plots',
-    usage: 'haplovl pipeline [--steps N]',
+    usage: 'haplovl pipeline [--steps N] [--questions N]',
     notes: ['Each step resumes from its checkpoint, so an interrupted pipeline continues where it stopped.'],
-    flags: {},
+    flags: {
+      questions: { kind: 'int', value: 'N', min: 1, max: 10000, help: 'questions per category in each evaluation set (default 40)' },
+    },
     positionals: [0, 0],
     run: async (a) => (await import('./recipe.ts')).pipeline(a),
   },

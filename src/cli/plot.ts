@@ -18,8 +18,8 @@ export const orderLogs = (names: readonly string[]): string[] => {
   return names.filter((n) => n.endsWith('.jsonl')).sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0))
 }
 
-export async function plot(a: Invocation): Outcome {
-  const dir = a.positionals[0] ?? a.dir
+/** Draw every log of a run directory into `out`; returns the panels drawn. */
+export async function drawRun(dir: string, out: string, smooth: number): Promise<E.Either<string, readonly Curves.Panel[]>> {
   let names: string[]
   try {
     names = orderLogs(await readdir(dir))
@@ -36,11 +36,18 @@ export async function plot(a: Invocation): Outcome {
   }
   const panels = Curves.panelsOf(records)
   if (panels.length === 0) return E.left(`the logs in "${dir}" hold no steps yet`)
-  const png = await Curves.curvesPng(panels, { smooth: a.get('smooth', 0.6), title: `loss curves of ${dir}` })
-  const out = a.get('out', join(dir, files.plots, 'losses.png'))
-  const saved = await save(out, png)
-  if (E.isLeft(saved)) return saved
-  for (const p of panels) a.io.out(`${p.stage}: ${p.series[0]!.steps.length} steps, last loss ${p.series[0]!.values.at(-1)?.toFixed(4) ?? '?'}`)
+  const saved = await save(out, await Curves.curvesPng(panels, { smooth, title: `loss curves of ${dir}` }))
+  return E.isLeft(saved) ? saved : E.right(panels)
+}
+
+export const defaultOut = (dir: string): string => join(dir, files.plots, 'losses.png')
+
+export async function plot(a: Invocation): Outcome {
+  const dir = a.positionals[0] ?? a.dir
+  const out = a.get('out', defaultOut(dir))
+  const drawn = await drawRun(dir, out, a.get('smooth', 0.6))
+  if (E.isLeft(drawn)) return drawn
+  for (const p of drawn.right) a.io.out(`${p.stage}: ${p.series[0]!.steps.length} steps, last loss ${p.series[0]!.values.at(-1)?.toFixed(4) ?? '?'}`)
   a.io.out(`wrote ${out}`)
   return E.right(0)
 }

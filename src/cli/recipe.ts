@@ -1,20 +1,33 @@
 /**
  * The training commands: each builds the RunContext of the run directory, shows progress, turns Ctrl-C into a
- * stop after the current step (with a checkpoint), and calls the recipe (src/recipe).
+ * stop after the current step (with a checkpoint), and calls the recipe (src/recipe). A step needs the files
+ * of the steps before it in the run directory: the tokenizer, the parents, the previous stage's checkpoint.
  */
 import * as E from 'fp-ts/lib/Either.js'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import * as Tokenizer from '../data/tokenizer.ts'
+import { fromScratch } from '../haplovl/init.ts'
+import * as Random from '../random.ts'
+import { table } from '../recipe/evaluate.ts'
+import { evaluateRun, pipeline as runPipeline, type Phase } from '../recipe/pipeline.ts'
 import * as Pretrain from '../recipe/pretrain.ts'
 import type { RunContext } from '../recipe/run.ts'
 import { pathOf } from '../recipe/run.ts'
+import * as Stages from '../recipe/stages.ts'
+import type { StepRecord } from '../train/loop.ts'
 import type { Invocation, Outcome } from './invocation.ts'
 import { onInterrupt, EXIT_INTERRUPTED } from './interrupt.ts'
+import { drawRun, defaultOut } from './plot.ts'
 import * as Progress from './progress.ts'
 
 /**
  * Run `body` with a RunContext wired to a progress reporter and to Ctrl-C. The outcome is 0, or 130 when the
  * user interrupted (the stage saved its checkpoint and returned early).
  */
-async function withContext<T>(a: Invocation, body: (ctx: RunContext) => Promise<E.Either<string, T>>, report: (value: T) => void = () => {}): Outcome {
+async function withContext<T>(
+  a: Invocation, body: (ctx: RunContext, progress: Progress.Reporter) => Promise<E.Either<string, T>>, report: (value: T) => void | Promise<void> = () => {},
+): Outcome {
   const progress = Progress.reporter({ write: a.io.write, tty: a.io.tty, columns: a.io.columns })
   const interrupt = onInterrupt((line) => (progress.finish(), a.io.err(line)))
   const ctx: RunContext = {
@@ -22,14 +35,14 @@ async function withContext<T>(a: Invocation, body: (ctx: RunContext) => Promise<
     onStep: progress.step, shouldStop: interrupt.shouldStop,
   }
   try {
-    const result = await body(ctx)
+    const result = await body(ctx, progress)
     progress.finish()
     if (E.isLeft(result)) return result
     if (interrupt.shouldStop()) {
       a.io.err('stopped; run the same command again to resume from the checkpoint')
       return E.right(EXIT_INTERRUPTED)
     }
-    report(result.right)
+    await report(result.right)
     return E.right(0)
   } finally {
     progress.finish()
@@ -39,11 +52,22 @@ async function withContext<T>(a: Invocation, body: (ctx: RunContext) => Promise<
 
 const percent = (x: number) => `${(100 * x).toFixed(1)}%`
 
+/** The run's tokenizer, which every step after `pretrain tokenizer` needs. */
+const tokenizerOf = (ctx: RunContext) =>
+  Tokenizer.load(pathOf(ctx, 'tokenizer'))().then(E.mapLeft((e) => (e.endsWith('no such file') ? `${e} (run haplovl pretrain tokenizer first)` : e)))
+
+/** The last loss of a stage's records. */
+const lastLoss = (records: readonly StepRecord<unknown>[]): string => records.at(-1)?.loss.toFixed(4) ?? '?'
+
+// ---------------------------------------------------------------------------------------------------------------
+// pretrain
+// ---------------------------------------------------------------------------------------------------------------
+
 /** `haplovl pretrain tokenizer|teacher|llm` */
 export function pretrain(a: Invocation): Outcome {
   const target = a.positionals[0] as 'tokenizer' | 'teacher' | 'llm'
   if (target === 'tokenizer')
-    return withContext(a, Pretrain.trainTokenizer, (tok) => a.io.out(`tokenizer: ${tok.vocabSize} ids, saved in ${a.dir}`))
+    return withContext(a, Pretrain.trainTokenizer, (tok) => a.io.out(`tokenizer: ${tok.vocabSize} ids in ${pathOf({ dir: a.dir } as RunContext, 'tokenizer')}`))
   if (target === 'teacher')
     return withContext(a, async (ctx) => {
       const tok = await Pretrain.trainTokenizer(ctx)
@@ -55,16 +79,67 @@ export function pretrain(a: Invocation): Outcome {
   return withContext(a, async (ctx) => {
     const tok = await Pretrain.trainTokenizer(ctx)
     return E.isLeft(tok) ? tok : Pretrain.pretrainLlm(ctx, tok.right)
-  }, (r) => a.io.out(`llm: held-out perplexity ${r.perplexity.toFixed(2)} (${Object.entries(r.perplexityByKind).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}), saved in ${pathOf({ dir: a.dir } as RunContext, 'llm')}`))
+  }, (r) => a.io.out(`llm: held-out perplexity ${r.perplexity.toFixed(2)} (${Object.entries(r.perplexityByKind).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')})`))
 }
 
-const unavailable = (what: string): Outcome => Promise.resolve(E.left(`${what} is not available in this build`))
+// ---------------------------------------------------------------------------------------------------------------
+// train
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Stage 1 from the run's parents; align from stage 1; stage 2 from align. */
+async function trainStep(ctx: RunContext, step: 'stage1' | 'align' | 'stage2'): Promise<E.Either<string, readonly StepRecord<unknown>[]>> {
+  const tok = await tokenizerOf(ctx)
+  if (E.isLeft(tok)) return tok
+  if (step === 'stage1') {
+    const teacher = await Pretrain.loadTeacher(ctx.dir, ctx.config)
+    if (E.isLeft(teacher)) return teacher
+    const llm = await Pretrain.loadLlm(ctx.dir, ctx.config)
+    if (E.isLeft(llm)) return llm
+    return E.map((r: { records: readonly StepRecord<unknown>[] }) => r.records)(await Stages.trainStage1(ctx, tok.right, { vision: teacher.right.vision, llm: llm.right }))
+  }
+  const from = step === 'align' ? 'stage1' : 'align'
+  const model = await Stages.loadModel(ctx, from, fromScratch(Random.key(0), ctx.config))
+  if (E.isLeft(model)) return E.left(`${step} starts from ${from}: ${model.left}`)
+  const result = step === 'align' ? await Stages.trainAlign(ctx, tok.right, model.right) : await Stages.trainStage2(ctx, tok.right, model.right)
+  return E.map((r: { records: readonly StepRecord<unknown>[] }) => r.records)(result)
+}
 
 /** `haplovl train stage1|align|stage2` */
-export const train = (a: Invocation): Outcome => unavailable(`train ${a.positionals[0]}`)
+export function train(a: Invocation): Outcome {
+  const step = a.positionals[0] as 'stage1' | 'align' | 'stage2'
+  return withContext(a, (ctx) => trainStep(ctx, step), (records) =>
+    a.io.out(records.length === 0 ? `${step}: already trained (${pathOf({ dir: a.dir } as RunContext, step)})` : `${step}: final loss ${lastLoss(records)}, saved in ${pathOf({ dir: a.dir } as RunContext, step)}`))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// eval and pipeline
+// ---------------------------------------------------------------------------------------------------------------
 
 /** `haplovl eval` */
-export const evaluate = (_a: Invocation): Outcome => unavailable('eval')
+export function evaluate(a: Invocation): Outcome {
+  const perCategory = a.get('questions', 40)
+  return withContext(a, async (ctx, progress) => {
+    const tok = await tokenizerOf(ctx)
+    return E.isLeft(tok) ? tok : evaluateRun(ctx, tok.right, perCategory, (done, total) => progress.items('eval', done, total))
+  }, (report) => {
+    a.io.out(table(report))
+    a.io.out(`wrote ${pathOf({ dir: a.dir } as RunContext, 'eval')}`)
+  })
+}
+
+const phaseLine = (p: Phase): string =>
+  `${p.name}: done in ${p.seconds.toFixed(0)} s${p.tokensPerSecond === undefined ? '' : `, ${Progress.count(p.tokensPerSecond)} tokens/s`}`
 
 /** `haplovl pipeline` */
-export const pipeline = (_a: Invocation): Outcome => unavailable('pipeline')
+export function pipeline(a: Invocation): Outcome {
+  const perCategory = a.get('questions', 40)
+  return withContext(a, (ctx, progress) => runPipeline(ctx, { perCategory, onPhase: (p) => (progress.finish(), a.io.out(phaseLine(p))) }), async (phases) => {
+    if (phases.some((p) => p.name === 'eval')) {
+      const md = await readFile(join(a.dir, 'eval.md'), 'utf8').catch(() => '')
+      if (md !== '') a.io.out(md.trimEnd())
+    }
+    const out = defaultOut(a.dir)
+    const drawn = await drawRun(a.dir, out, 0.6)
+    a.io.out(E.isLeft(drawn) ? `no loss curves: ${drawn.left}` : `wrote ${out}`)
+  })
+}
