@@ -2,6 +2,7 @@
  * `haplovl <command> [options]`: finds the command, parses its flags, runs it, and turns every failure into one
  * line on stderr with exit status 2. Status 0 is success, 130 an interrupted training step (Ctrl-C).
  */
+import { readFileSync } from 'node:fs'
 import * as E from 'fp-ts/lib/Either.js'
 import { common, flagLines, parse, type Value } from './args.ts'
 import { commands, settings, type Command } from './commands.ts'
@@ -25,7 +26,8 @@ export function mainHelp(): string {
     'options of every command:',
     ...flagLines(common),
     '',
-    `Run '${NAME} <command> --help' for a command's own options. HAPLOVL_DEBUG=1 shows stack traces of errors.`,
+    `Run '${NAME} <command> --help' for a command's own options, '${NAME} --version' for the version.`,
+    'Errors print one line and exit with status 2 (HAPLOVL_DEBUG=1 adds stack traces); Ctrl-C during training exits with 130.',
   ].join('\n')
 }
 
@@ -46,7 +48,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     const c = commands[topic]
     return c ? (io.out(commandHelp(topic, c)), EXIT_OK) : fail(`unknown command '${topic}' (run '${NAME} --help' for the list)`)
   }
-  if (name === '--version') return io.out('haplovl 0.1.0'), EXIT_OK
+  if (name === '--version') return io.out(`${NAME} ${(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version}`), EXIT_OK
   const c = Object.hasOwn(commands, name) ? commands[name] : undefined
   if (!c) return fail(name.startsWith('-') ? `expected a command before '${name}' (run '${NAME} --help')` : `unknown command '${name}' (run '${NAME} --help' for the list)`)
   const hint = ` (see '${NAME} ${name} --help')`
