@@ -103,7 +103,7 @@ export function heat(v: number): Canvas.Rgb {
 /** Opacity of the heat over the image. */
 export const OVERLAY = 0.65
 
-const PAD = 12, CAPTION = 40, TITLE = 30, LEGEND = 30
+const PAD = 12, CAPTION = 40, TITLE = 48, LEGEND = 30, MIN_WIDTH = 640
 
 export interface Layout {
   readonly width: number
@@ -119,15 +119,16 @@ export function layout(p: Picture): Layout {
   const columns = Math.max(1, Math.min(p.columns ?? 6, n)), rows = Math.ceil(n / columns)
   const cell = panelSize + PAD
   const top = p.title ? TITLE : PAD
+  const width = Math.max(MIN_WIDTH, columns * cell + PAD), left = PAD + Math.floor((width - columns * cell - PAD) / 2) // panels centred
   return {
-    width: columns * cell + PAD,
+    width,
     height: top + rows * (panelSize + CAPTION) + LEGEND,
     panelSize,
-    corner: (k) => [PAD + (k % columns) * cell, top + Math.floor(k / columns) * (panelSize + CAPTION)],
+    corner: (k) => [left + (k % columns) * cell, top + Math.floor(k / columns) * (panelSize + CAPTION)],
   }
 }
 
-/** The image scaled up (nearest neighbour), optionally dimmed, into panel k. */
+/** The image scaled up (nearest neighbour) into panel k, under the heat of `heatGrid` when given. */
 function drawImage(img: ReturnType<typeof Canvas.blank>, p: Picture, l: Layout, k: number, heatGrid?: ArrayLike<number>): void {
   const [x0, y0] = l.corner(k)
   const { size, pixels } = p.image
@@ -163,7 +164,7 @@ export async function attentionPng(p: Picture): Promise<Buffer> {
   const f = await Canvas.fonts()
   const l = layout(p)
   const img = Canvas.blank(l.width, l.height)
-  if (p.title) Canvas.text(img, f.title, l.width / 2, 6, p.title, { align: 'center' })
+  if (p.title) Canvas.wrap(f.title, p.title, l.width - 2 * PAD).slice(0, 2).forEach((line, k) => Canvas.text(img, f.title, l.width / 2, 4 + 20 * k, line, { align: 'center' }))
   const caption = (k: number, s: string) => {
     const [x, y] = l.corner(k)
     Canvas.wrap(f.normal, s, l.panelSize).slice(0, 2).forEach((line, i) => Canvas.text(img, f.normal, x + l.panelSize / 2, y + l.panelSize + 4 + i * 17, line, { align: 'center' }))
