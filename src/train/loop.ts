@@ -114,6 +114,7 @@ export async function runStage<P extends Tree, B, A = undefined>(stage: Stage<P,
     }
     records.push(record)
     stage.onStep?.(record)
+    await new Promise((resolve) => setImmediate(resolve)) // let signal handlers (Ctrl-C) run between steps
     const interrupted = stage.shouldStop?.() ?? false
     if (ckpt && (state.step % ckpt.every === 0 || state.step === stage.steps || interrupted)) {
       const saved = await save()
