@@ -213,15 +213,15 @@ export type TeacherBatch = {
   readonly groups: readonly number[]
 }
 
+/** The share of whole training scenes among the teacher's pairs; crops split the rest evenly between the two texts. */
+export const SCENE_SHARE = 0.5
+
 /**
  * Image–text pair i of step s, from (seed, s, i) alone: SCENE_SHARE are training scenes with their captions; the
  * others show one object of a training scene on that scene's background (a "crop"), described by its caption or,
  * as often, by "a photo of a {size} {color} {shape}." A crop whose content falls on the held-out side of the
  * world's partition is replaced by its full scene, so no held-out image is ever trained on.
  */
-/** The share of whole training scenes among the teacher's pairs; crops split the rest evenly between the two texts. */
-export const SCENE_SHARE = 0.5
-
 export function teacherPair(seed: number, s: number, i: number): { readonly scene: Scene.Scene; readonly text: string } {
   const rng = Random.stream(Random.hash(seed, s, i, 0x7eac))
   const scene = Scene.sceneAt('train', trainIndex(rng.u32()))

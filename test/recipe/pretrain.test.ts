@@ -13,7 +13,8 @@ import * as Names from '../../src/haplovl/names.ts'
 import * as Llm from '../../src/parents/llm.ts'
 import { readSafetensors } from '../../src/io/safetensors.ts'
 import type { RunContext } from '../../src/recipe/run.ts'
-import { pretrainTeacher, pretrainLlm, loadTeacher, loadLlm, trainTokenizer, initTeacher, teacherPair, llmRowAt } from '../../src/recipe/pretrain.ts'
+import { pretrainTeacher, pretrainLlm, loadTeacher, loadLlm, trainTokenizer, initTeacher, teacherPair, llmRowAt, textConfig, textRow, embedRows } from '../../src/recipe/pretrain.ts'
+import * as TextTower from '../../src/parents/text-tower.ts'
 import * as Scene from '../../src/data/scene.ts'
 
 const tokenizer = Tokenizer.train(Language.corpus(60_000), { vocabSize: 300 })
@@ -142,6 +143,14 @@ describe('parents pre-training (micro)', () => {
       const narrow = await trainTokenizer({ ...ctx, config: { ...tiny, llm: { ...tiny.llm, vocab: 400 } } })
       assert.ok(E.isLeft(narrow) && /512 ids, more than the vocabulary/.test(narrow.left))
     }))
+
+  it('runs the text tower over length buckets and returns the rows in their order', () => {
+    const tc = textConfig(config), p = initTeacher(Key.key(1), config).text
+    const rows = Array.from({ length: 7 }, (_, i) => textRow(tokenizer, teacherPair(0, 1, i).text, tc.context))
+    const whole = TextTower.apply(p, tc, rows).pooled, bucketed = embedRows(p, tc, rows, 3)
+    assert.deepEqual(bucketed.shape, whole.shape)
+    bucketed.data.forEach((x, k) => assert.ok(Math.abs(x - whole.data[k]!) < 1e-5, `entry ${k}: ${x} vs ${whole.data[k]}`))
+  })
 
   it('draws batches from the step alone, never from held-out scenes', () => {
     assert.deepEqual(teacherPair(5, 7, 3), teacherPair(5, 7, 3))
