@@ -25,6 +25,17 @@ const checkpointFlag = { kind: 'string', value: 'FILE', help: `model checkpoint 
 const imageFlag = { kind: 'string', value: 'FILE', help: 'the image: PNG, JPEG, BMP, GIF or TIFF (required)' } as const
 
 export const commands: Readonly<Record<string, Command>> = {
+  demo: {
+    summary: 'the shipped model answers questions about fresh scenes and shows where it looks (npm start)',
+    usage: 'haplovl demo [--seed N] [--model DIR] [--out FILE.png]',
+    flags: {
+      model: { kind: 'string', value: 'DIR', help: 'a run directory with stage2.safetensors and tokenizer.json (default: the shipped model, assets/tiny)' },
+      out: { kind: 'string', value: 'FILE', help: 'where to write the attention picture (default runs/demo/attention.png)' },
+    },
+    notes: ['Without --seed the scenes are new on every run.'],
+    positionals: [0, 0],
+    run: async (a) => (await import('./demo.ts')).demo(a),
+  },
   data: {
     summary: 'draw sample scenes with their captions and questions, print sample texts',
     usage: 'haplovl data [--count N] [--out FILE.png]',
