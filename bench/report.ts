@@ -121,22 +121,30 @@ function analysis(r: Results, c: Context): string {
   const oneThread = r.designs.find((x) => x.name.endsWith('1 thread'))
   const allThreads = r.designs.find((x) => x.name.endsWith(`${c.threads} threads`))
   const speedup = oneThread && allThreads ? f(oneThread.ms / allThreads.ms) : '?'
+  const transposed = r.matmul.filter((x) => x.layout !== 'A·B')
+  const sm = r.ops.find((x) => x.name === 'softmax 1024×1024, forward')
+  const softmaxRatio = sm ? f(sm.ours / sm.tfjs, 0) : '?'
+  const wins = transposed.map((x) => x.tfjs / x.ours)
   const blockText = r.block ? (() => {
     const flop = 3 * 2 * blockMacs(r.block!.config)
+    const budget = r.block!.tfjs / 4
     return `One step of the block multiplies ${f(flop / 1e9)} GFLOP of matrix products (a third forward, two thirds
-backward). At the matmul rates above that alone is ${f(flop / 1e6 / 8, 0)}–${f(flop / 1e6 / 4, 0)} ms (8 and 4 GFLOP/s), before softmax,
-GELU, LayerNorm and the elementwise ops; a quarter of tfjs's ${f(r.block.tfjs, 0)} ms would need
-${f(flop / (r.block.tfjs / 4) / 1e6, 1)} GFLOP/s sustained over every product of the step.`
+backward): ${f(flop / 1e6 / 8, 0)} ms at 8 GFLOP/s, the best two threads reach here, and ${f(flop / 1e6 / 4, 0)} ms at one core's 4. A quarter of
+tfjs's ${f(r.block.tfjs, 0)} ms is ${f(budget, 0)} ms, so even with every product at full two-core speed the rest of the step
+(softmax, GELU, LayerNorm, the elementwise ops and the layout copies) would have to fit in ${f(Math.max(0, budget - flop / 1e6 / 8), 0)} ms.
+haplovl's step takes ${f(r.block.ours / r.block.tfjs)}× tfjs's time in this run. tfjs's own step is slow mostly because
+its backward products are transposed ones (see the table).`
   })() : ''
   return `## Which targets are met, and what stands in the way
 
-**Kernel-call overhead** is met: a call through kernels/backend.ts costs a few microseconds (gpu.js copies every
-argument into the module's memory, runs, and slices the output: ≈ 0.7 ms more per million values moved).
+**Kernel-call overhead is met**: a call through kernels/backend.ts costs ${r.overhead ? f(r.overhead.kernel, 1) : '?'} µs (gpu.js copies every
+argument into the module's memory, runs, and slices the output; ≈ 0.7 ms more per million values moved).
 
-**Matmul 512³ ≥ 30 GFLOP/s is not met**, and cannot be with gpu.js 2.24.1's webasm code generation: haplovl's
-products run at about 4 GFLOP/s per core (${design(3)} on one thread in this run) and about ${speedup}× that on
-${c.threads} threads, against 30+ for tfjs-wasm's plain A·B (XNNPACK). In the layouts that autograd's backward pass
-produces (A·Bᵀ, Aᵀ·B) tfjs-wasm falls to 1–3 GFLOP/s and haplovl is faster; its kernel is the same for all layouts.
+**Matmul 512³ ≥ 30 GFLOP/s is not met**, and cannot be with gpu.js 2.24.1's webasm code generation (below).
+One thread runs the final kernel at ${design(3)} in this run; ${c.threads} threads ran at ${speedup}× that (≈ 2× when the second core is free,
+see the "other processes" line at the top). tfjs-wasm's plain A·B (XNNPACK) reaches 30+ GFLOP/s on one thread; in
+the transposed layouts that autograd's backward pass produces it falls to 1–3 GFLOP/s, and there haplovl is
+${f(Math.min(...wins), 1)}–${f(Math.max(...wins), 1)}× faster, with one kernel for every layout.
 
 **The transformer block at ≤ 0.25× tfjs time is not met.** ${blockText}
 
@@ -173,8 +181,10 @@ and thread ids hoisted out of loops, f32x4 fma.
 
 ### What was measured along the way
 
-- The design table above, same run: one output per thread with flat indices → ${design(0)}; 4 rows per thread
-  (Array(4)) → ${design(1)}; reading A and B as 2-D arrays → ${design(2)}; packed A and B as N×K → ${design(3)}.
+The design table above, in this run: one output per thread with flat indices → ${design(0)}; 4 rows per thread
+(Array(4)) → ${design(1)}; reading A and B as 2-D arrays → ${design(2)}; packed A and B as N×K → ${design(3)}.
+The items below were measured during development (one thread, the machine otherwise idle):
+
 - Which operand the lanes read contiguously matters for the cache, not the instruction count: with B as K×N the
   gather reads a 4-column strip down K rows, one cache line per row, and at N = 1024 that strip (64 KB) no longer
   fits L1: 2.1 GFLOP/s at 1024 against 3.9 at 512. With B transposed to N×K each lane streams one row and 1024
@@ -183,13 +193,16 @@ and thread ids hoisted out of loops, f32x4 fma.
 - **Array(n) results cost one JavaScript object per output cell.** gpu.js returns each cell as a Float32Array view
   (\`erectRow\` in web-assembly/kernel.js): ≈ 30 ns per cell up to ≈ 64k cells per call, 80–225 ns per cell beyond
   (the views are garbage collected). A batched QKᵀ of the block (32×256×32×256, 524k cells) spent 118 ms making views
-  for 29 ms of arithmetic; products now run as calls of at most 32k cells, which halved that product's time.
+  for 29 ms of arithmetic; products now run as calls of at most 32k cells (126 → 59 ms for that product). With a
+  short reduction (K = 32) the views still cost about half as much as the arithmetic.
 - Math.exp, Math.log and Math.tanh are JavaScript functions imported by the module and called once per lane; helper
   functions (the \`functions\` setting) are also called once per lane, with scalar code. An arithmetic exp written
   inline (kernels/math.ts: range reduction, a degree-6 polynomial, a table of powers of two; ≤ 1.1e-7 relative
-  error) runs ≈ 4.5× faster than Math.exp and 2× faster than the same code as a helper; it made softmax ≈ 2.5×
-  faster. The GELU kernels (kernels/activations.ts) still evaluate Φ through helper functions that call Math.exp,
-  which is why GELU is slow here; the same inline exp would apply to them.
+  error) runs ≈ 4.5× faster than Math.exp and 2× faster than the same code as a helper; it made the softmax
+  forward ≈ 2.5× faster (≈ 45 → 18 ms at 1024², one thread). tfjs-wasm's softmax is still ${softmaxRatio}× faster in this run: each of our
+  two passes pays the per-lane gathers and an f32 counter like the matmul, and exp is evaluated in both.
+  The GELU kernels (kernels/activations.ts, not part of this work) still evaluate Φ through helper functions that
+  call Math.exp, which is why GELU trails tfjs; the same inline exp would apply to them.
 
 ### Threads
 
