@@ -26,6 +26,7 @@ import * as Names from '../haplovl/names.ts'
 import { decodeCheckpoint } from '../io/checkpoint.ts'
 import { decode as decodeSafetensors, type Names as NameMap } from '../io/safetensors.ts'
 import { contrastive, initLogitScale, normalize } from '../losses/contrastive.ts'
+import { maxLogitScale } from '../losses/distillation.ts'
 import { nextToken } from '../losses/next-token.ts'
 import * as Presets from '../optim/presets.ts'
 import * as Llm from '../parents/llm.ts'
@@ -312,10 +313,15 @@ export type ZeroShotOptions = {
   readonly retrieval?: number
 }
 
+type Attribute = 'size' | 'color' | 'shape'
+
 /**
  * Zero-shot probes on held-out scenes (split 'eval'):
  *   size-color-shape  scenes with one object, 80 classes, prompts "a photo of a {size} {color} {shape}."
- *   color, shape, size  the same images; a class embedding is the ensemble of the 80 prompts that name it
+ *   color, shape, size  the same images and prompts, one attribute: the class whose prompts hold the most
+ *                     probability under the teacher's softmax over the 80 (exp(s) · cosine, summed per class)
+ *   color-ensemble, …  one attribute against class embeddings that are the ensembles (normalised means) of
+ *                     the prompts naming each value, CLIP's prompt ensembling
  *   caption-size-color-shape  80 classes in the caption style, each an ensemble over the nine regions
  *                     ("A small red circle in the top left corner.", …)
  *   retrieval-image-to-text, retrieval-text-to-image  top-1 among the captions (images) of `retrieval`
@@ -333,8 +339,20 @@ export function zeroShot(p: Teacher, c: Config, tok: Tokenizer.Tokenizer, o: Zer
   const photo = embedTexts(p, c, tok, classes.map(photoOf))
   const objectOf = (s: Scene.Scene) => s.objects[0]!
   const classOf = (s: Scene.Scene) => classes.findIndex((k) => k.size === objectOf(s).size && k.color === objectOf(s).color && k.shape === objectOf(s).shape)
-  const by = <A>(values: readonly A[], attr: 'size' | 'color' | 'shape') =>
-    accuracy(images, values.map((v) => ensemble(photo.filter((_, k) => classes[k]![attr] === v))), singles.map((s) => values.indexOf(objectOf(s)[attr] as A)))
+  const truth = <A>(values: readonly A[], attr: Attribute) => singles.map((s) => values.indexOf(objectOf(s)[attr] as A))
+  const ensembled = <A>(values: readonly A[], attr: Attribute) =>
+    accuracy(images, values.map((v) => ensemble(photo.filter((_, k) => classes[k]![attr] === v))), truth(values, attr))
+  // P(attr = v | image) = Σ over the prompts naming v of softmax(exp(s) · cos) over all 80 prompts
+  const scale = Math.exp(Math.min(p.logitScale.item(), maxLogitScale))
+  const marginal = <A>(values: readonly A[], attr: Attribute) => {
+    const predicted = images.map((im) => {
+      const logits = photo.map((t) => scale * dot(im, t)), top = Math.max(...logits)
+      const mass = values.map((v) => logits.reduce((acc, l, k) => acc + (classes[k]![attr] === v ? Math.exp(l - top) : 0), 0))
+      return argmax(mass)
+    })
+    const want = truth(values, attr)
+    return predicted.filter((v, i) => v === want[i]).length / images.length
+  }
 
   const regionPrompts = classes.flatMap((k) => Language.REGIONS.map((r) => Language.caption({ seed: 0, background: { pattern: 'plain', tone: 'black' }, objects: [objectAt(k, r)] })))
   const captionEmbeds = embedTexts(p, c, tok, regionPrompts)
@@ -349,9 +367,12 @@ export function zeroShot(p: Teacher, c: Config, tok: Tokenizer.Tokenizer, o: Zer
 
   return {
     'size-color-shape': accuracy(images, photo, singles.map(classOf)),
-    color: by(Scene.COLORS, 'color'),
-    shape: by(Scene.SHAPES, 'shape'),
-    size: by(Scene.SIZES, 'size'),
+    color: marginal(Scene.COLORS, 'color'),
+    shape: marginal(Scene.SHAPES, 'shape'),
+    size: marginal(Scene.SIZES, 'size'),
+    'color-ensemble': ensembled(Scene.COLORS, 'color'),
+    'shape-ensemble': ensembled(Scene.SHAPES, 'shape'),
+    'size-ensemble': ensembled(Scene.SIZES, 'size'),
     'caption-size-color-shape': accuracy(images, captionClasses, singles.map(classOf)),
     'retrieval-image-to-text': top1(sceneImages, captions),
     'retrieval-text-to-image': top1(captions, sceneImages),

@@ -56,7 +56,7 @@ describe('parents pre-training (micro)', () => {
         assert.ok(Math.abs((terms.imageToText! + terms.textToImage!) / 2 - (l.loss as number)) < 1e-5, 'the loss is the mean of its two directions')
         assert.ok(terms.logitScale! > 0 && (l.tokensPerSecond as number) > 0 && Number.isFinite(l.gradNorm as number) && typeof l.lr === 'number')
       }
-      for (const k of ['size-color-shape', 'color', 'shape', 'size', 'caption-size-color-shape', 'retrieval-image-to-text', 'retrieval-text-to-image'])
+      for (const k of ['size-color-shape', 'color', 'shape', 'size', 'color-ensemble', 'shape-ensemble', 'size-ensemble', 'caption-size-color-shape', 'retrieval-image-to-text', 'retrieval-text-to-image'])
         assert.ok(r.zeroShot[k]! >= 0 && r.zeroShot[k]! <= 1, `zero-shot ${k}`)
 
       const names = await paramNames(join(dir, 'teacher.safetensors'))
