@@ -162,31 +162,30 @@ const THREADED_MIN_MACS = 1 << 20
  */
 const CELLS_PER_CALL = 1 << 15
 
-/** Cuts the output into boxes of at most CELLS_PER_CALL cells: whole batch entries when they fit, else row blocks. */
-function parts(d: MatmulDims): Part[] {
+/**
+ * Cuts the output into boxes of at most CELLS_PER_CALL cells, and at least `minBoxes` of them when the output
+ * allows (one per thread): whole batch entries when they fit, else row blocks of each entry.
+ */
+function parts(d: MatmulDims, minBoxes: number): Part[] {
   const blocks = Math.ceil(d.m / 4)
   const cellsPerEntry = blocks * d.n
-  const out: Part[] = []
-  if (cellsPerEntry <= CELLS_PER_CALL) {
-    const step = Math.max(1, Math.floor(CELLS_PER_CALL / cellsPerEntry))
-    const count = Math.ceil(d.batch / step)
-    for (let i = 0; i < count; i++)
-      out.push({ z0: Math.floor((i * d.batch) / count), z1: Math.floor(((i + 1) * d.batch) / count), y0: 0, y1: blocks })
-  } else {
-    const count = Math.ceil(cellsPerEntry / CELLS_PER_CALL)
-    for (let z = 0; z < d.batch; z++)
-      for (let i = 0; i < count; i++)
-        out.push({ z0: z, z1: z + 1, y0: Math.floor((i * blocks) / count), y1: Math.floor(((i + 1) * blocks) / count) })
-  }
-  return out
+  const cut = (total: number, count: number) =>
+    Array.from({ length: count }, (_, i) => [Math.floor((i * total) / count), Math.floor(((i + 1) * total) / count)] as const)
+  const perEntry = Math.min(blocks, Math.max(Math.ceil(cellsPerEntry / CELLS_PER_CALL), Math.ceil(minBoxes / d.batch)))
+  if (perEntry > 1)
+    return Array.from({ length: d.batch }, (_, z) => cut(blocks, perEntry).map(([y0, y1]) => ({ z0: z, z1: z + 1, y0, y1 }))).flat()
+  const entriesPerBox = Math.max(1, Math.floor(CELLS_PER_CALL / cellsPerEntry))
+  const count = Math.max(Math.ceil(d.batch / entriesPerBox), Math.min(d.batch, minBoxes))
+  return cut(d.batch, count).map(([z0, z1]) => ({ z0, z1, y0: 0, y1: blocks }))
 }
 
 export function matmul(a: Float32Array, b: Float32Array, d: MatmulDims): Float32Array {
   const { batch, m, k, n } = d
   const out = new Float32Array(batch * m * n)
   if (out.length === 0 || k === 0) return out
-  const boxes = parts(d)
-  const threads = getBackend() === 'webasm' && batch * m * n * k >= THREADED_MIN_MACS ? Math.min(threadCount(), boxes.length) : 1
+  const wanted = getBackend() === 'webasm' && batch * m * n * k >= THREADED_MIN_MACS ? threadCount() : 1
+  const boxes = parts(d, wanted)
+  const threads = Math.min(wanted, boxes.length)
   // thread t takes the t-th contiguous run of boxes; the calling thread computes run 0 while the workers
   // compute the others
   const share = (t: number) => boxes.slice(Math.floor((t * boxes.length) / threads), Math.floor(((t + 1) * boxes.length) / threads))
