@@ -9,6 +9,7 @@ import type * as Llm from '../parents/llm.ts'
 import type * as AdamW from '../optim/adamw.ts'
 import type * as Presets from '../optim/presets.ts'
 import { type Batch, Kind } from '../haplovl/sequence.ts'
+import type * as Generate from '../haplovl/generate.ts'
 
 // ---------------------------------------------------------------------------------------------------------------
 // validation
@@ -75,3 +76,9 @@ export interface Stage {
   readonly trainable: AdamW.Trainable
   readonly preset: Presets.Preset
 }
+
+/** A decoder whose new tokens enter as rows of the LLM's table W (LLaVA, SOLO): (1, 1, C). */
+export const tableDecoder = (table: Tensor, parts: Omit<Generate.Decoder, 'embedToken'>): Generate.Decoder => ({
+  ...parts,
+  embedToken: (id) => ops.reshape(ops.gatherRows(table, [id]), [1, 1, table.shape[1]!]),
+})

@@ -26,7 +26,7 @@ import * as Random from '../random.ts'
 import * as HaploConfig from '../haplovl/config.ts'
 import * as Sequence from '../haplovl/sequence.ts'
 import * as Generate from '../haplovl/generate.ts'
-import { type Check, type Stage, firstFailure, inputEmbeddings, llmChecks, positiveInt } from './common.ts'
+import { type Check, type Stage, firstFailure, inputEmbeddings, llmChecks, positiveInt, tableDecoder } from './common.ts'
 
 // ---------------------------------------------------------------------------------------------------------------
 // config
@@ -158,13 +158,13 @@ export const stages = {
 // generation
 // ---------------------------------------------------------------------------------------------------------------
 
-export const decoder = (p: Params, c: Config, special: Sequence.SpecialIds): Generate.Decoder => ({
-  assemble: (sample) => assemble([sample], c, special),
-  forward: (batch) => forward(p, c, batch),
-  embedToken: (id) => ops.reshape(ops.gatherRows(p.llm.embed.weight, [id]), [1, 1, c.llm.width]),
-  decode: (x, mask, positions, caches) => decode(p, c, x, mask, positions, caches),
-  maxTokens: c.maxTokens,
-})
+export const decoder = (p: Params, c: Config, special: Sequence.SpecialIds): Generate.Decoder =>
+  tableDecoder(p.llm.embed.weight, {
+    assemble: (sample) => assemble([sample], c, special),
+    forward: (batch) => forward(p, c, batch),
+    decode: (x, mask, positions, caches) => decode(p, c, x, mask, positions, caches),
+    maxTokens: c.maxTokens,
+  })
 
 export const generate = (p: Params, c: Config, prompt: Sequence.Sample, special: Sequence.SpecialIds, o: Generate.Options): Either<string, Generate.Generated> =>
   Generate.decodeWith(decoder(p, c, special), prompt, o)

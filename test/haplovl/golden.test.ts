@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { isRight } from 'fp-ts/lib/Either.js'
-import { valueAndGrad, withSubstitutes, treeMap, treeZip, Tensor, type Tree } from '../../src/index.ts'
+import { valueAndGrad, withSubstitutes, treeMap, type Tree } from '../../src/index.ts'
 import * as Random from '../../src/random.ts'
 import { micro } from '../../src/haplovl/config.ts'
 import { assemble, type Batch, type Sample } from '../../src/haplovl/sequence.ts'
@@ -17,7 +17,7 @@ import * as VisionTower from '../../src/parents/vision-tower.ts'
 import * as AdamW from '../../src/optim/adamw.ts'
 import * as Presets from '../../src/optim/presets.ts'
 import { referenceOps, toFloat64 } from '../reference/engine.ts'
-import { adamwStep } from '../reference/adamw.ts'
+import { referenceUpdate } from '../reference/adamw.ts'
 
 const c = micro
 const special = { image: 1, pad: 0 }
@@ -37,19 +37,6 @@ const batchOf = (samples: Sample[]): Batch => {
   const b = assemble(samples, c, special)
   assert.ok(isRight(b))
   return b.right
-}
-
-/** AdamW in Float64 over a tree, as the reference path's optimizer. */
-function referenceUpdate<P extends Tree>(params: P, grads: P, state: AdamW.State<P>, h: AdamW.Hyper, trainable: AdamW.Trainable) {
-  const step = state.step + 1
-  const out = new Map<string, ReturnType<typeof adamwStep>>()
-  treeZip([params, grads, state.m, state.v], ([p, g, m, v], path) => {
-    if (trainable(path)) out.set(path, adamwStep(p!.data, g!.data, m!.data, v!.data, { ...h, weightDecay: p!.rank >= 2 ? h.weightDecay : 0, step }))
-    return p!
-  })
-  const pick = (tree: P, field: 'param' | 'm' | 'v') =>
-    treeMap(tree, (t, path) => (out.has(path) ? new Tensor(out.get(path)![field] as unknown as Float32Array, t.shape) : t))
-  return { params: pick(params, 'param'), state: { step, m: pick(state.m, 'm'), v: pick(state.v, 'v') } }
 }
 
 interface Path {

@@ -5,29 +5,16 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { valueAndGrad, withSubstitutes, treeMap, treeZip, Tensor, type Tree } from '../../src/index.ts'
+import { valueAndGrad, withSubstitutes, treeMap, type Tree } from '../../src/index.ts'
 import * as Random from '../../src/random.ts'
 import * as Llava from '../../src/variants/llava.ts'
 import * as AdamW from '../../src/optim/adamw.ts'
 import { referenceOps, toFloat64 } from '../reference/engine.ts'
-import { adamwStep } from '../reference/adamw.ts'
+import { referenceUpdate } from '../reference/adamw.ts'
 import { special, right, captionSamples, instructionSamples } from './helpers.ts'
 
 const c = Llava.micro
 const steps = 4
-
-/** AdamW in Float64 over a tree, as the reference path's optimizer. */
-function referenceUpdate<P extends Tree>(params: P, grads: P, state: AdamW.State<P>, h: AdamW.Hyper, trainable: AdamW.Trainable) {
-  const step = state.step + 1
-  const out = new Map<string, ReturnType<typeof adamwStep>>()
-  treeZip([params, grads, state.m, state.v], ([p, g, m, v], path) => {
-    if (trainable(path)) out.set(path, adamwStep(p!.data, g!.data, m!.data, v!.data, { ...h, weightDecay: p!.rank >= 2 ? h.weightDecay : 0, step }))
-    return p!
-  })
-  const pick = (tree: P, field: 'param' | 'm' | 'v') =>
-    treeMap(tree, (t, path) => (out.has(path) ? new Tensor(out.get(path)![field] as unknown as Float32Array, t.shape) : t))
-  return { params: pick(params, 'param'), state: { step, m: pick(state.m, 'm'), v: pick(state.v, 'v') } }
-}
 
 function train(float64: boolean): { projector: number[]; instruct: number[] } {
   const run = <T>(fn: () => T) => (float64 ? withSubstitutes(referenceOps, fn) : fn())
