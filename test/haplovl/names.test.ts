@@ -9,6 +9,7 @@ import * as Heads from '../../src/haplovl/heads.ts'
 import * as VisionTower from '../../src/parents/vision-tower.ts'
 import * as Llm from '../../src/parents/llm.ts'
 import * as Names from '../../src/haplovl/names.ts'
+import { initTeacher } from '../../src/recipe/pretrain.ts'
 
 /** The three tables of the doc, for the tiny preset (the structure, not the values, matters: any key will do). */
 export function checkpointTables(): Record<string, string> {
@@ -16,6 +17,7 @@ export function checkpointTables(): Record<string, string> {
   return {
     haplovl: Names.markdown(Names.table({ model: fromScratch(k, tiny), heads: Heads.init(k, tiny) }, Names.haplovl)),
     'vision-tower': Names.markdown(Names.table(VisionTower.init(k, tiny.vision), Names.visionTower)),
+    teacher: Names.markdown(Names.table(initTeacher(k, tiny), Names.clip)),
     llm: Names.markdown(Names.table(Llm.init(k, tiny.llm), Names.llm)),
   }
 }
@@ -25,7 +27,7 @@ describe('checkpoint names', () => {
     for (const [name, md] of Object.entries(checkpointTables())) {
       const names = [...md.matchAll(/^\| `([^`]+)`/gm)].map((m) => m[1]!)
       assert.equal(new Set(names).size, names.length, `${name}: duplicate names`)
-      for (const n of names) assert.match(n, /^(model\.|lm_head\.|vision_model\.|visual_projection\.|stage1\.)[a-z0-9_.]+$/, `${name}: '${n}' is not a converted name`)
+      for (const n of names) assert.match(n, /^(model\.|lm_head\.|vision_model\.|visual_projection\.|text_model\.|text_projection\.|logit_scale|stage1\.)[a-z0-9_.]*$/, `${name}: '${n}' is not a converted name`)
     }
   })
   it('docs/CHECKPOINTS.md lists exactly the names and shapes of the model definition', () => {
