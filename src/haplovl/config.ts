@@ -27,7 +27,7 @@ export interface Config {
 export const micro: Config = {
   name: 'micro',
   vision: { imageSize: 8, patch: 4, width: 16, layers: 2, heads: 2, mlpWidth: 32, embedWidth: 16, eps: 1e-5 },
-  llm: { vocab: 48, width: 24, layers: 2, heads: 2, kvHeads: 1, mlpWidth: 40, ropeTheta: 10000, eps: 1e-5 },
+  llm: { vocab: 320, width: 24, layers: 2, heads: 2, kvHeads: 1, mlpWidth: 40, ropeTheta: 10000, eps: 1e-5 }, // holds a byte-level tokenizer
   preRopeTheta: 10000,
   rowNewline: false,
   teacherLayer: 1,

@@ -92,7 +92,7 @@ describe('assembly', () => {
       assert.ok(isLeft(r) && pattern.test(r.left), isLeft(r) ? r.left : 'accepted')
     }
     check([], /batch is empty/)
-    check([[{ kind: 'text', ids: [micro.llm.vocab], loss: false }]], /token id 48, outside the vocabulary of 48/)
+    check([[{ kind: 'text', ids: [micro.llm.vocab], loss: false }]], /token id 320, outside the vocabulary of 320/)
     check([[{ kind: 'image', pixels: new Float32Array(5) }]], /has 5 values, expected 8×8×3/)
     check([[{ kind: 'text', ids: new Array(micro.maxTokens + 1).fill(3), loss: false }]], /needs 65 positions.*maxTokens 64/)
   })

@@ -127,8 +127,9 @@ describe('parents pre-training (micro)', () => {
 
   it('refuses a tokenizer larger than the vocabulary', () =>
     inDir(async (dir) => {
-      const big = await pretrainLlm({ dir, config: micro, seed: 0, steps: 1 }, tokenizer)
-      assert.ok(E.isLeft(big) && /300 ids, more than the vocabulary of config 'micro' \(llm.vocab 48\)/.test(big.left), E.isLeft(big) ? big.left : '')
+      const narrow = { ...micro, llm: { ...micro.llm, vocab: 200 } }
+      const big = await pretrainLlm({ dir, config: narrow, seed: 0, steps: 1 }, tokenizer)
+      assert.ok(E.isLeft(big) && /300 ids, more than the vocabulary of config 'micro' \(llm.vocab 200\)/.test(big.left), E.isLeft(big) ? big.left : '')
     }))
 
   it('trainTokenizer trains and saves the tokenizer, loads it when present, and refuses a vocabulary too small for bytes', () =>
@@ -138,8 +139,8 @@ describe('parents pre-training (micro)', () => {
       assert.equal(tok.vocabSize, tiny.llm.vocab)
       assert.ok(existsSync(join(dir, 'tokenizer.json')))
       assert.deepEqual(right(await trainTokenizer(ctx)).merges, tok.merges)
-      const small = await trainTokenizer({ dir: join(dir, 'micro'), config: micro, seed: 0 })
-      assert.ok(E.isLeft(small) && /llm.vocab 48 cannot hold a byte-level tokenizer/.test(small.left))
+      const small = await trainTokenizer({ dir: join(dir, 'micro'), config: { ...micro, llm: { ...micro.llm, vocab: 200 } }, seed: 0 })
+      assert.ok(E.isLeft(small) && /llm.vocab 200 cannot hold a byte-level tokenizer/.test(small.left))
       const narrow = await trainTokenizer({ ...ctx, config: { ...tiny, llm: { ...tiny.llm, vocab: 400 } } })
       assert.ok(E.isLeft(narrow) && /512 ids, more than the vocabulary/.test(narrow.left))
     }))
