@@ -1,0 +1,30 @@
+/** The whole recipe on the micro preset: every phase runs, is timed, and leaves its files; a rerun resumes instead of retraining. */
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as E from 'fp-ts/lib/Either.js'
+import { micro } from '../../src/haplovl/config.ts'
+import { pipeline } from '../../src/recipe/pipeline.ts'
+import { files } from '../../src/recipe/run.ts'
+
+describe('pipeline (micro)', () => {
+  it('runs tokenizer, parents, the three stages and evaluation, then resumes without retraining', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'haplovl-pipeline-'))
+    try {
+      const ctx = { dir, config: micro, seed: 3, steps: 2 }
+      const first = await pipeline(ctx, { perCategory: 1 })
+      assert.ok(E.isRight(first), E.isLeft(first) ? first.left : '')
+      assert.deepEqual(first.right.map((p) => p.name), ['tokenizer', 'teacher', 'llm', 'stage1', 'align', 'stage2', 'eval'])
+      for (const f of [files.tokenizer, files.teacher, files.llm, files.stage1, files.align, files.stage2, files.eval]) assert.ok(existsSync(join(dir, f)), f)
+      const stage2Lines = () => readFileSync(join(dir, 'stage2.jsonl'), 'utf8').trim().split('\n').length
+      assert.equal(stage2Lines(), 2)
+      const again = await pipeline(ctx, { perCategory: 1 })
+      assert.ok(E.isRight(again), E.isLeft(again) ? again.left : '')
+      assert.equal(stage2Lines(), 2, 'a finished stage is not trained again')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
