@@ -128,10 +128,15 @@ function analysis(r: Results, c: Context): string {
   const blockText = r.block ? (() => {
     const flop = 3 * 2 * blockMacs(r.block!.config)
     const budget = r.block!.tfjs / 4
+    const products = flop / 1e6 / 8
+    const room = budget > products
+      ? `so even with every product at full two-core speed the rest of the step (softmax, GELU, LayerNorm, the
+elementwise ops and the layout copies) would have to fit in ${f(budget - products, 0)} ms.`
+      : `which the products alone exceed even at full two-core speed, before softmax, GELU, LayerNorm, the
+elementwise ops and the layout copies.`
     return `One step of the block multiplies ${f(flop / 1e9)} GFLOP of matrix products (a third forward, two thirds
-backward): ${f(flop / 1e6 / 8, 0)} ms at 8 GFLOP/s, the best two threads reach here, and ${f(flop / 1e6 / 4, 0)} ms at one core's 4. A quarter of
-tfjs's ${f(r.block.tfjs, 0)} ms is ${f(budget, 0)} ms, so even with every product at full two-core speed the rest of the step
-(softmax, GELU, LayerNorm, the elementwise ops and the layout copies) would have to fit in ${f(Math.max(0, budget - flop / 1e6 / 8), 0)} ms.
+backward): ${f(products, 0)} ms at 8 GFLOP/s, the best two threads reach here, and ${f(flop / 1e6 / 4, 0)} ms at one core's 4. A quarter of
+tfjs's ${f(r.block.tfjs, 0)} ms is ${f(budget, 0)} ms, ${room}
 haplovl's step takes ${f(r.block.ours / r.block.tfjs)}× tfjs's time in this run. tfjs's own step is slow mostly because
 its backward products are transposed ones (see the table).`
   })() : ''
