@@ -12,7 +12,6 @@ import * as TE from 'fp-ts/lib/TaskEither.js'
 import { pipe } from 'fp-ts/lib/function.js'
 import * as Tokenizer from '../data/tokenizer.ts'
 import { type Config, imageTokens, validate } from '../haplovl/config.ts'
-import { generate } from '../haplovl/generate.ts'
 import { fromScratch } from '../haplovl/init.ts'
 import type { Params } from '../haplovl/model.ts'
 import * as Names from '../haplovl/names.ts'
@@ -22,6 +21,8 @@ import { loadImage } from '../io/image.ts'
 import { decode as decodeSafetensors } from '../io/safetensors.ts'
 import * as Random from '../random.ts'
 import { files } from '../recipe/run.ts'
+import { reply } from '../recipe/evaluate.ts'
+import { specialIds } from '../recipe/world.ts'
 import * as Attention from '../plot/attention.ts'
 import type { Invocation, Outcome } from './invocation.ts'
 import { save } from './output.ts'
@@ -109,7 +110,7 @@ export function promptOf(m: Model, pixels: Float32Array, question: string): E.Ei
 }
 
 const batchOf = (m: Model, p: Prompt): E.Either<string, Batch> =>
-  assemble([p.sample], m.config, { image: m.tokenizer.special.image, pad: m.tokenizer.special.pad })
+  assemble([p.sample], m.config, specialIds(m))
 
 /** Image file + question → the prompt. */
 export const prepare = (m: Model, image: string, question: string): TE.TaskEither<string, Prompt> =>
@@ -131,12 +132,7 @@ export interface AskOptions {
 
 /** The model's answer, decoded up to its end-of-turn token. */
 export function answer(m: Model, p: Prompt, o: AskOptions): E.Either<string, string> {
-  return pipe(
-    generate(m.params, m.config, p.sample, { image: m.tokenizer.special.image, pad: m.tokenizer.special.pad }, {
-      maxNewTokens: o.maxTokens, stop: [m.tokenizer.special.end], temperature: o.temperature, topP: o.topP, key: Random.key(o.seed),
-    }),
-    E.map((g) => Tokenizer.decode(m.tokenizer, g.tokens).trim()),
-  )
+  return reply(m.params, m, p.sample, { maxNewTokens: o.maxTokens, temperature: o.temperature, topP: o.topP, key: Random.key(o.seed) })
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@
 import * as E from 'fp-ts/lib/Either.js'
 import * as Language from '../data/language.ts'
 import * as Tokenizer from '../data/tokenizer.ts'
-import { generate } from '../haplovl/generate.ts'
+import { generate, type Options as GenerateOptions } from '../haplovl/generate.ts'
+import type { Sample } from '../haplovl/sequence.ts'
 import type { Params } from '../haplovl/model.ts'
 import { modelSample, specialIds, type World } from './world.ts'
 
@@ -27,11 +28,15 @@ export interface Report {
 
 export const normalise = (s: string): string => s.trim().toLowerCase().replace(/\.$/, '').trim()
 
-/** The model's greedy answer to a prompt, up to the end-of-turn token. */
-export function answer(model: Params, w: World, prompt: readonly Language.Segment[], maxNewTokens = 8): E.Either<string, string> {
-  const generated = generate(model, w.config, modelSample(w, prompt), specialIds(w), { maxNewTokens, stop: [w.tokenizer.special.end] })
-  return E.map((g: { tokens: readonly number[] }) => Tokenizer.decode(w.tokenizer, g.tokens))(generated)
+/** The model's answer to an assembled prompt, decoded up to the end-of-turn token (greedy unless `o` samples). */
+export function reply(model: Params, w: World, prompt: Sample, o: Omit<GenerateOptions, 'stop'>): E.Either<string, string> {
+  const generated = generate(model, w.config, prompt, specialIds(w), { ...o, stop: [w.tokenizer.special.end] })
+  return E.map((g: { tokens: readonly number[] }) => Tokenizer.decode(w.tokenizer, g.tokens).trim())(generated)
 }
+
+/** The model's greedy answer to a data prompt. */
+export const answer = (model: Params, w: World, prompt: readonly Language.Segment[], maxNewTokens = 8): E.Either<string, string> =>
+  reply(model, w, modelSample(w, prompt), { maxNewTokens })
 
 export interface Options {
   /** questions per category and set (default 40) */
@@ -56,11 +61,11 @@ export function evaluate(model: Params, w: World, o: Options = {}): E.Either<str
     for (const category of Language.CATEGORIES) {
       let correct = 0
       for (const item of Language.evalSet(category, n, { split, form })) {
-        const reply = answer(model, w, item.prompt)
-        if (E.isLeft(reply)) return reply
-        if (normalise(reply.right) === normalise(item.qa.answer)) correct++
+        const said = answer(model, w, item.prompt)
+        if (E.isLeft(said)) return said
+        if (normalise(said.right) === normalise(item.qa.answer)) correct++
         if (examples.filter((e) => e.id.startsWith(`${split}/${category}/`)).length < 2 && form === 'open')
-          examples.push({ id: item.id, question: item.qa.question, truth: item.qa.answer, answer: reply.right })
+          examples.push({ id: item.id, question: item.qa.question, truth: item.qa.answer, answer: said.right })
         o.onItem?.(++done, total)
       }
       scores[category] = { correct, total: n, accuracy: correct / n }
