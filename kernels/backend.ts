@@ -49,7 +49,9 @@ function parseBackend(name: string): BackendName {
 
 let current: BackendName = parseBackend(process.env.HAPLOVL_BACKEND ?? 'webasm')
 let gpu: GPU | null = null
-const cache = new Map<string, (...args: unknown[]) => unknown>()
+/** Compiled kernels kept per thread; the least recently used is dropped beyond this (sequence lengths vary). */
+export const KERNELS_PER_THREAD = 1024
+const cache = new Map<string, (...args: unknown[]) => unknown>() // in order of last use
 
 export function getBackend(): BackendName {
   return current
@@ -95,7 +97,11 @@ export function kernel<C extends object>(
   if (outputSize > maxElements)
     throw new Error(`kernel '${name}': output of ${outputSize} values; kernels index in float32, exact only up to 2^24 = ${maxElements}`)
   const hit = cache.get(id)
-  if (hit) return hit as (...args: KernelArg[]) => Float32Array
+  if (hit) {
+    cache.delete(id)
+    cache.set(id, hit)
+    return hit as (...args: KernelArg[]) => Float32Array
+  }
   const compiled: IKernelRunShortcut = instance().createKernel(source as never, {
     precision: 'single',
     tactic: 'precision',
@@ -120,6 +126,7 @@ export function kernel<C extends object>(
     return flatten(out)
   }
   cache.set(id, run as (...args: unknown[]) => unknown)
+  if (cache.size > KERNELS_PER_THREAD) cache.delete(cache.keys().next().value!)
   return run
 }
 

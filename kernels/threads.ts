@@ -15,11 +15,17 @@
  *
  * `HAPLOVL_THREADS` sets the thread count (main thread included; default: the available parallelism; 1
  * turns threads off). Workers start lazily and are unref'd, so they never keep the process alive.
+ *
+ * A blocked main thread cannot hear a worker's 'exit' event, and a worker killed outright (out of memory)
+ * never reports. So the caller waits at most `workerTimeout` for a reply; a worker that misses it is
+ * terminated, replaced on the next call, and its calls are run here instead (same code, same results).
+ * Each side keeps at most KERNELS_PER_THREAD compiled kernels (least recently used dropped first), so a
+ * long run over many sequence lengths does not grow a worker's memory without bound.
  */
 import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads'
 import { availableParallelism } from 'node:os'
 import { createRequire } from 'node:module'
-import { kernel, shaped, getBackend, type KernelArg } from './backend.ts'
+import { kernel, shaped, getBackend, KERNELS_PER_THREAD, type KernelArg } from './backend.ts'
 
 /**
  * An argument: flat data, or the output of an earlier call of the same list (`from`: its index), with dims
@@ -78,7 +84,15 @@ const WORKER_SOURCE = `
 const { workerData, receiveMessageOnPort } = require('node:worker_threads')
 const { GPU, Input } = require(workerData.gpuPath)
 const gpu = new GPU({ mode: 'webasm' })
-const kernels = new Map()
+const kernels = new Map() // in order of last use
+function kernelFor(call) {
+  let run = kernels.get(call.key)
+  if (run) kernels.delete(call.key)
+  else run = gpu.createKernel(call.source, call.settings)
+  kernels.set(call.key, run)
+  if (kernels.size > workerData.maxKernels) kernels.delete(kernels.keys().next().value)
+  return run
+}
 const state = new Int32Array(workerData.state)
 const port = workerData.port
 function flatten(out) {
@@ -104,11 +118,7 @@ for (;;) {
   try {
     const outs = []
     for (const call of message.message) {
-      let run = kernels.get(call.key)
-      if (!run) {
-        run = gpu.createKernel(call.source, call.settings)
-        kernels.set(call.key, run)
-      }
+      const run = kernelFor(call)
       const args = call.args.map((a) => {
         const data = a.from === undefined ? a.data : outs[a.from]
         return a.dims ? new Input(data, a.dims) : data
@@ -133,7 +143,7 @@ interface Remote {
   posted: number
 }
 
-const remotes: Remote[] = []
+const remotes: (Remote | undefined)[] = []
 
 function parseThreads(text: string | undefined): number {
   if (text === undefined || text === '') return availableParallelism()
@@ -154,21 +164,35 @@ export function setThreadCount(n: number): void {
   threads = parseThreads(String(n))
 }
 
+/** How long the caller waits for a worker's reply before running its calls itself, in ms. */
+let workerTimeout = 60_000
+
+/** Change the reply timeout (tests make it short to exercise the fallback). */
+export function setWorkerTimeout(ms: number): void {
+  workerTimeout = ms
+}
+
 function remote(i: number): Remote {
-  while (remotes.length <= i) {
-    const { port1, port2 } = new MessageChannel()
-    const state = new Int32Array(new SharedArrayBuffer(12))
-    const gpuPath = createRequire(import.meta.url).resolve('gpu.js')
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { gpuPath, state: state.buffer, port: port2 },
-      transferList: [port2],
-    })
-    worker.unref()
-    port1.unref()
-    remotes.push({ worker, port: port1, state, posted: 0 })
-  }
-  return remotes[i]!
+  const existing = remotes[i]
+  if (existing) return existing
+  const { port1, port2 } = new MessageChannel()
+  const state = new Int32Array(new SharedArrayBuffer(12))
+  const gpuPath = createRequire(import.meta.url).resolve('gpu.js')
+  const worker = new Worker(WORKER_SOURCE, {
+    eval: true,
+    workerData: { gpuPath, state: state.buffer, port: port2, maxKernels: KERNELS_PER_THREAD },
+    transferList: [port2],
+  })
+  worker.unref()
+  port1.unref()
+  remotes[i] = { worker, port: port1, state, posted: 0 }
+  return remotes[i]
+}
+
+/** Stops worker `i`; the next call to it starts a fresh one. */
+function retire(i: number): void {
+  void remotes[i]?.worker.terminate()
+  remotes[i] = undefined
 }
 
 /** Starts `calls` (run in order) on worker `i` and returns at once; `collect(i)` waits for their results. */
@@ -180,17 +204,22 @@ export function post(i: number, calls: readonly Call[]): void {
   Atomics.notify(r.state, 0)
 }
 
-/** Blocks until worker `i` has finished the calls posted last, and returns their flat outputs. */
-export function collect(i: number): Float32Array[] {
+/**
+ * Blocks until worker `i` has finished the calls posted last, and returns their flat outputs; or null when it
+ * has exited or not answered within the timeout (it is then retired).
+ */
+export function collect(i: number): Float32Array[] | null {
   const r = remotes[i]!
+  const deadline = performance.now() + workerTimeout
   for (;;) {
     const done = Atomics.load(r.state, 1)
     if (done === r.posted) break
-    if (done === -1) {
-      for (const dead of remotes.splice(i)) void dead.worker.terminate()
-      throw new Error(`worker thread ${i} has exited`)
+    const left = deadline - performance.now()
+    if (done === -1 || left <= 0) {
+      retire(i)
+      return null
     }
-    Atomics.wait(r.state, 1, done)
+    Atomics.wait(r.state, 1, done, left)
   }
   const reply = receiveMessageOnPort(r.port)?.message as { outs?: Float32Array[]; error?: string } | undefined
   if (!reply) throw new Error(`worker thread ${i} finished without a reply`)
@@ -198,10 +227,13 @@ export function collect(i: number): Float32Array[] {
   return reply.outs!
 }
 
+let warned = false
+
 /**
  * Runs `remote[w]` on worker w (all posted first) and `local()` on the calling thread meanwhile, then waits
- * for every worker. Each worker is collected even when something throws, so no reply is left behind to be
- * mistaken for a later call's; the first error is rethrown after that.
+ * for every worker; a worker that exited or timed out has its calls run here. Each worker is collected even
+ * when something throws, so no reply is left behind to be mistaken for a later call's; the first error is
+ * rethrown after that.
  */
 export function fanOut<T>(remote: readonly (readonly Call[])[], local: () => T): { local: T; remote: Float32Array[][] } {
   remote.forEach((calls, w) => post(w, calls))
@@ -215,7 +247,12 @@ export function fanOut<T>(remote: readonly (readonly Call[])[], local: () => T):
   const theirs: Float32Array[][] = []
   for (let w = 0; w < remote.length; w++) {
     try {
-      theirs.push(collect(w))
+      const outs = collect(w)
+      if (outs === null && !warned) {
+        warned = true
+        process.stderr.write(`haplovl: worker thread ${w} did not answer within ${workerTimeout / 1000} s; it was restarted and its part ran on the main thread\n`)
+      }
+      theirs.push(outs ?? runHere(remote[w]!))
     } catch (error) {
       failure ??= { error }
     }

@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { fanOut, runHere, type Call } from '../../kernels/threads.ts'
+import { fanOut, runHere, setWorkerTimeout, type Call } from '../../kernels/threads.ts'
 import type { KernelThis } from '../../kernels/backend.ts'
 
 function twice(this: KernelThis, x: Float32Array): number {
@@ -18,6 +18,13 @@ function sumOf(this: KernelThis, x: Float32Array, y: Float32Array): number {
 /** gpu.js cannot compile a read of `.length` inside a kernel */
 function uncompilable(this: KernelThis, x: Float32Array): number {
   return x.length
+}
+
+/** x[i] · N · 1e-7, the slow way: N steps per output */
+function slowScale(this: KernelThis<{ N: number }>, x: Float32Array): number {
+  let s = 0
+  for (let i = 0; i < this.constants.N; i++) s += x[this.thread.x]! * 1e-7
+  return s
 }
 
 const double = (values: number[]): Call => ({
@@ -45,5 +52,23 @@ describe('worker threads', () => {
   it('are collected when the calling thread throws', () => {
     assert.throws(() => fanOut([[double([1])]], () => { throw new Error('local failure') }), /local failure/)
     assert.deepEqual([...fanOut([[double([3])]], () => 0).remote[0]![0]!], [6])
+  })
+  it('run a late worker\'s calls on the calling thread, and start a fresh worker for the next call', () => {
+    const slow: Call = {
+      name: 'test-slow', key: [1], source: slowScale, settings: { output: [2], constants: { N: 5_000_000 } },
+      args: [{ data: Float32Array.of(1, 2), dims: null }],
+    }
+    const expected = [...runHere([slow])[0]!]
+    const said: string[] = [], write = process.stderr.write
+    process.stderr.write = ((text: string) => said.push(text) > 0) as typeof write
+    setWorkerTimeout(1) // the worker cannot compile and run 10^7 steps in 1 ms
+    try {
+      assert.deepEqual([...fanOut([[slow]], () => 0).remote[0]![0]!], expected)
+    } finally {
+      setWorkerTimeout(60_000)
+      process.stderr.write = write
+    }
+    assert.match(said.join(''), /worker thread 0 did not answer within 0.001 s/)
+    assert.deepEqual([...fanOut([[double([5])]], () => 0).remote[0]![0]!], [10])
   })
 })
