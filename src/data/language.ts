@@ -583,14 +583,17 @@ export const captionSample = (index: number): Sample => {
   return { kind: 'caption', segments: Tokenizer.renderChat([{ role: 'user', content: user }, { role: 'assistant', content: [caption(scene)] }]) }
 }
 
-/** Image + one to three questions of random categories (30% multiple choice), one answer per turn. */
+/**
+ * Image + two to six questions of random categories (30% multiple choice), one answer per turn: like
+ * LLaVA's multi-turn conversations, several answers share one image's tokens.
+ */
 export const instructionSample = (index: number): Sample => {
   const rng = Random.stream(Random.hash(TAG.instruction, index))
   const scene = trainScene(TAG.instruction, index)
   const turns: Tokenizer.Turn<SceneImage>[] = []
-  const nTurns = rng.int(1, 3)
+  const nTurns = rng.int(2, 6)
   const asked = new Set<string>()
-  for (let t = 0; t < 8 && turns.length < 2 * nTurns; t++) {
+  for (let t = 0; t < 16 && turns.length < 2 * nTurns; t++) {
     const qa = ask(scene, rng.pick(CATEGORIES), rng.u32())
     if (!qa || asked.has(qa.question)) continue
     asked.add(qa.question)

@@ -36,8 +36,16 @@ export function modelSample(w: World, segments: readonly Language.Segment[], max
   return out
 }
 
+/**
+ * Batches are padded to a multiple of this many positions, so that training meets few distinct sequence
+ * lengths: each new shape compiles its kernels afresh (about 35 ms apiece at tiny, dozens per step).
+ */
+export const LENGTH_STEP = 16
+
 export function batchOf(w: World, samples: readonly Language.Sample[]): E.Either<string, Batch> {
-  return assemble(samples.map((s) => modelSample(w, s.segments)), w.config, specialIds(w))
+  const rows = samples.map((s) => modelSample(w, s.segments))
+  const longest = Math.max(...rows.map((r) => r.reduce((n, g) => n + (g.kind === 'image' ? imageTokens(w.config) : g.ids.length), 0)))
+  return assemble(rows, w.config, specialIds(w), Math.min(w.config.maxTokens, Math.ceil(longest / LENGTH_STEP) * LENGTH_STEP))
 }
 
 /** Tokens a batch holds (not counting padding). */
