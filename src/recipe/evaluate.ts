@@ -24,6 +24,8 @@ export interface Report {
   /** a few answers per set, for reading */
   readonly examples: readonly { readonly id: string; readonly question: string; readonly truth: string; readonly answer: string }[]
   readonly seconds: number
+  /** the teacher's zero-shot retention probe (retention.ts): readout → probe → accuracy */
+  readonly retention?: Readonly<Record<string, Readonly<Record<string, number>>>>
 }
 
 export const normalise = (s: string): string => s.trim().toLowerCase().replace(/\.$/, '').trim()
@@ -75,9 +77,19 @@ export function evaluate(model: Params, w: World, o: Options = {}): E.Either<str
   return E.right({ sets, examples, seconds: (performance.now() - started) / 1000 })
 }
 
-/** A Markdown table of a report: one row per category, one column per set. */
+/** The retention probes the table shows (the report holds them all). */
+const retentionColumns = ['size-color-shape', 'color', 'shape', 'size']
+
+/** Markdown tables of a report: one row per category, one column per set; then the retention probe, if any. */
 export function table(r: Report): string {
+  const percent = (x: number) => `${(100 * x).toFixed(1)}%`
   const sets = Object.keys(r.sets)
-  const rows = Language.CATEGORIES.map((c) => `| ${c} | ${sets.map((s) => `${(100 * r.sets[s]![c]!.accuracy).toFixed(1)}%`).join(' | ')} |`)
-  return [`| category | ${sets.join(' | ')} |`, `| --- | ${sets.map(() => '---:').join(' | ')} |`, ...rows].join('\n')
+  const rows = Language.CATEGORIES.map((c) => `| ${c} | ${sets.map((s) => percent(r.sets[s]![c]!.accuracy)).join(' | ')} |`)
+  const categories = [`| category | ${sets.join(' | ')} |`, `| --- | ${sets.map(() => '---:').join(' | ')} |`, ...rows]
+  if (!r.retention) return categories.join('\n')
+  return [
+    ...categories, '', 'Zero-shot retention (teacher readout)', '',
+    `| readout | ${retentionColumns.join(' | ')} |`, `| --- | ${retentionColumns.map(() => '---:').join(' | ')} |`,
+    ...Object.entries(r.retention).map(([name, scores]) => `| ${name} | ${retentionColumns.map((p) => percent(scores[p]!)).join(' | ')} |`),
+  ].join('\n')
 }

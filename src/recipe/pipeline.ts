@@ -3,16 +3,22 @@
  *   tokenizer → teacher (contrastive) → LLM (next-token) → stage 1 → align → stage 2 → evaluation
  * Every training step resumes from its checkpoint (a finished one is not rerun), so an interrupted pipeline
  * continues where it stopped. The time of each phase and the training throughput go to pipeline.json.
+ * Stage 1 and the evaluation also run the teacher's zero-shot retention probe (retention.ts).
  */
-import { writeFileSync, mkdirSync } from 'node:fs'
+import { existsSync, writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import * as E from 'fp-ts/lib/Either.js'
 import type * as Tokenizer from '../data/tokenizer.ts'
-import { trainTokenizer, pretrainTeacher, pretrainLlm } from './pretrain.ts'
+import { trainTokenizer, pretrainTeacher, pretrainLlm, loadTeacher } from './pretrain.ts'
 import { trainStage1, trainAlign, trainStage2, loadModel } from './stages.ts'
 import { evaluate, table, type Report } from './evaluate.ts'
+import { retention } from './retention.ts'
 import { type RunContext, pathOf } from './run.ts'
+import * as Heads from '../haplovl/heads.ts'
 import { fromScratch } from '../haplovl/init.ts'
+import type { Params } from '../haplovl/model.ts'
+import * as Names from '../haplovl/names.ts'
+import { loadCheckpoint } from '../io/checkpoint.ts'
 import * as Key from '../random.ts'
 
 export interface Phase {
@@ -24,16 +30,37 @@ export interface Phase {
   readonly results?: Record<string, unknown>
 }
 
-/** Evaluate the run's stage-2 model and write eval.json (and eval.md, the table). */
+/**
+ * The retention probe's rows for a run: the teacher, the stage-1 model (vision head and direct, when its
+ * checkpoint is there) and the stage-2 model (direct). None when the run holds no teacher (a shipped model).
+ */
+async function runRetention(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, stage2: Params): Promise<E.Either<string, Report['retention']>> {
+  if (!existsSync(pathOf(ctx, 'teacher'))) return E.right(undefined)
+  const teacher = await loadTeacher(ctx.dir, ctx.config)
+  if (E.isLeft(teacher)) return teacher
+  const c = ctx.config, after2 = retention(teacher.right, tokenizer, c, stage2)
+  if (!existsSync(pathOf(ctx, 'stage1'))) return E.right({ teacher: after2.teacher!, 'stage2 pre-decoder (direct)': after2['pre-decoder (direct)']! })
+  const stage1 = await loadCheckpoint(pathOf(ctx, 'stage1'), { model: fromScratch(Key.key(0), c), heads: Heads.init(Key.key(0), c) }, { names: Names.haplovl })()
+  if (E.isLeft(stage1)) return stage1
+  const after1 = retention(teacher.right, tokenizer, c, stage1.right.params.model, stage1.right.params.heads)
+  return E.right({
+    teacher: after1.teacher!, 'stage1 (vision head)': after1['stage1 (vision head)']!, 'stage1 pre-decoder (direct)': after1['pre-decoder (direct)']!,
+    'stage2 pre-decoder (direct)': after2['pre-decoder (direct)']!,
+  })
+}
+
+/** Evaluate the run's stage-2 model and write eval.json (and eval.md, the tables), with the retention probe. */
 export async function evaluateRun(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, perCategory?: number, onItem?: (done: number, total: number) => void): Promise<E.Either<string, Report>> {
   const model = await loadModel(ctx, 'stage2', fromScratch(Key.key(0), ctx.config))
   if (E.isLeft(model)) return model
-  const report = evaluate(model.right, { tokenizer, config: ctx.config }, { ...(perCategory ? { perCategory } : {}), ...(onItem ? { onItem } : {}) })
-  if (E.isRight(report)) {
-    writeFileSync(pathOf(ctx, 'eval'), `${JSON.stringify(report.right, null, 2)}\n`)
-    writeFileSync(join(ctx.dir, 'eval.md'), `${table(report.right)}\n`)
-  }
-  return report
+  const evaluated = evaluate(model.right, { tokenizer, config: ctx.config }, { ...(perCategory ? { perCategory } : {}), ...(onItem ? { onItem } : {}) })
+  if (E.isLeft(evaluated)) return evaluated
+  const rows = await runRetention(ctx, tokenizer, model.right)
+  if (E.isLeft(rows)) return rows
+  const report: Report = { ...evaluated.right, ...(rows.right ? { retention: rows.right } : {}) }
+  writeFileSync(pathOf(ctx, 'eval'), `${JSON.stringify(report, null, 2)}\n`)
+  writeFileSync(join(ctx.dir, 'eval.md'), `${table(report)}\n`)
+  return E.right(report)
 }
 
 const throughput = (records: readonly { tokens: number; seconds: number }[]): number =>
@@ -63,7 +90,13 @@ export async function pipeline(ctx: RunContext, o: { readonly perCategory?: numb
   const llm = await timed('llm', () => pretrainLlm(ctx, tok), (r) => ({ results: { perplexity: r.perplexity, byKind: r.perplexityByKind } }))
   if (E.isLeft(llm) || stopped()) return E.isLeft(llm) ? llm : E.right(phases)
   const stage1 = await timed('stage1', () => trainStage1(ctx, tok, { vision: teacher.right.params.vision, llm: llm.right.params }),
-    (r) => ({ tokensPerSecond: throughput(r.records), results: { finalLoss: r.records.at(-1)?.loss, terms: r.records.at(-1)?.terms } }))
+    (r) => ({
+      tokensPerSecond: throughput(r.records),
+      results: {
+        finalLoss: r.records.at(-1)?.loss, terms: r.records.at(-1)?.terms,
+        ...(stopped() ? {} : { retention: retention(teacher.right.params, tok, ctx.config, r.params.model, r.params.heads) }),
+      },
+    }))
   if (E.isLeft(stage1) || stopped()) return E.isLeft(stage1) ? stage1 : E.right(phases)
   const aligned = await timed('align', () => trainAlign(ctx, tok, stage1.right.params.model), (r) => ({ tokensPerSecond: throughput(r.records), results: { finalLoss: r.records.at(-1)?.loss } }))
   if (E.isLeft(aligned) || stopped()) return E.isLeft(aligned) ? aligned : E.right(phases)

@@ -315,14 +315,18 @@ const accuracy = (images: readonly Float32Array[], classes: readonly Float32Arra
 export type ZeroShotOptions = {
   /** held-out single-object scenes classified (default 200) */
   readonly images?: number
-  /** held-out scenes of the retrieval probe (default 100) */
+  /** held-out scenes of the retrieval probe (default 100; 0 leaves the retrieval probes out) */
   readonly retrieval?: number
 }
+
+/** Unit image embeddings of scenes, in the teacher's image–text space: the image side of the zero-shot probes. */
+export type ImageEmbedder = (scenes: readonly Scene.Scene[]) => Float32Array[]
 
 type Attribute = 'size' | 'color' | 'shape'
 
 /**
- * Zero-shot probes on held-out scenes (split 'eval'):
+ * Zero-shot probes on held-out scenes (split 'eval'), images embedded by `embed` (the teacher's own:
+ * `(scenes) => embedImages(p, c, scenes)`), texts by the teacher's text tower:
  *   size-color-shape  scenes with one object, 80 classes, prompts "a photo of a {size} {color} {shape}."
  *   color, shape, size  the same images and prompts, one attribute: the class whose prompts hold the most
  *                     probability under the teacher's softmax over the 80 (exp(s) · cosine, summed per class)
@@ -333,7 +337,7 @@ type Attribute = 'size' | 'color' | 'shape'
  *   retrieval-image-to-text, retrieval-text-to-image  top-1 among the captions (images) of `retrieval`
  *                     held-out scenes of any object count: does the embedding bind attributes and places?
  */
-export function zeroShot(p: Teacher, c: Config, tok: Tokenizer.Tokenizer, o: ZeroShotOptions = {}): Record<string, number> {
+export function zeroShot(embed: ImageEmbedder, p: Teacher, c: Config, tok: Tokenizer.Tokenizer, o: ZeroShotOptions = {}): Record<string, number> {
   const n = o.images ?? 200, m = o.retrieval ?? 100
   const singles: Scene.Scene[] = []
   for (let i = 0; singles.length < n; i++) {
@@ -341,7 +345,7 @@ export function zeroShot(p: Teacher, c: Config, tok: Tokenizer.Tokenizer, o: Zer
     if (s.objects.length === 1) singles.push(s)
   }
   const classes = Scene.SIZES.flatMap((size) => Scene.COLORS.flatMap((color) => Scene.SHAPES.map((shape) => ({ size, color, shape }))))
-  const images = embedImages(p, c, singles)
+  const images = embed(singles)
   const photo = embedTexts(p, c, tok, classes.map(photoOf))
   const objectOf = (s: Scene.Scene) => s.objects[0]!
   const classOf = (s: Scene.Scene) => classes.findIndex((k) => k.size === objectOf(s).size && k.color === objectOf(s).color && k.shape === objectOf(s).shape)
@@ -364,12 +368,15 @@ export function zeroShot(p: Teacher, c: Config, tok: Tokenizer.Tokenizer, o: Zer
   const captionEmbeds = embedTexts(p, c, tok, regionPrompts)
   const captionClasses = classes.map((_, k) => ensemble(captionEmbeds.slice(k * Language.REGIONS.length, (k + 1) * Language.REGIONS.length)))
 
-  const scenes = Array.from({ length: m }, (_, i) => Scene.sceneAt('eval', 100_000 + i))
-  const texts = scenes.map((s) => Language.caption(s))
-  const sceneImages = embedImages(p, c, scenes), captions = embedTexts(p, c, tok, texts)
-  // a caption shared by two scenes counts as correct for either
-  const top1 = (queries: readonly Float32Array[], keys: readonly Float32Array[]) =>
-    queries.filter((q, i) => texts[argmax(keys.map((k) => dot(q, k)))] === texts[i]).length / queries.length
+  const retrieval = (): Record<string, number> => {
+    const scenes = Array.from({ length: m }, (_, i) => Scene.sceneAt('eval', 100_000 + i))
+    const texts = scenes.map((s) => Language.caption(s))
+    const sceneImages = embed(scenes), captions = embedTexts(p, c, tok, texts)
+    // a caption shared by two scenes counts as correct for either
+    const top1 = (queries: readonly Float32Array[], keys: readonly Float32Array[]) =>
+      queries.filter((q, i) => texts[argmax(keys.map((k) => dot(q, k)))] === texts[i]).length / queries.length
+    return { 'retrieval-image-to-text': top1(sceneImages, captions), 'retrieval-text-to-image': top1(captions, sceneImages) }
+  }
 
   return {
     'size-color-shape': accuracy(images, photo, singles.map(classOf)),
@@ -380,8 +387,7 @@ export function zeroShot(p: Teacher, c: Config, tok: Tokenizer.Tokenizer, o: Zer
     'shape-ensemble': ensembled(Scene.SHAPES, 'shape'),
     'size-ensemble': ensembled(Scene.SIZES, 'size'),
     'caption-size-color-shape': accuracy(images, captionClasses, singles.map(classOf)),
-    'retrieval-image-to-text': top1(sceneImages, captions),
-    'retrieval-text-to-image': top1(captions, sceneImages),
+    ...(m > 0 ? retrieval() : {}),
   }
 }
 
@@ -406,7 +412,7 @@ export async function pretrainTeacher(
   })
   const result = await runStage(stage, initTeacher(Key.key(ctx.seed), c))
   if (E.isLeft(result)) return result
-  return E.right({ params: result.right.params, zeroShot: zeroShot(result.right.params, c, tok, o) })
+  return E.right({ params: result.right.params, zeroShot: zeroShot((scenes) => embedImages(result.right.params, c, scenes), result.right.params, c, tok, o) })
 }
 
 /** The teacher saved in a run directory (config from the file, unless given). */
