@@ -3,7 +3,7 @@
  *   tokenizer → teacher (contrastive) → LLM (next-token) → stage 1 → align → stage 2 → evaluation
  * Every training step resumes from its checkpoint (a finished one is not rerun), so an interrupted pipeline
  * continues where it stopped. The time of each phase and the training throughput go to pipeline.json.
- * Stage 1 and the evaluation also run the teacher's zero-shot retention probe (retention.ts).
+ * The evaluation also runs the teacher's zero-shot retention probe (retention.ts) on the stage-1 and stage-2 models.
  */
 import { existsSync, writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -12,7 +12,7 @@ import type * as Tokenizer from '../data/tokenizer.ts'
 import { trainTokenizer, pretrainTeacher, pretrainLlm, loadTeacher } from './pretrain.ts'
 import { trainStage1, trainAlign, trainStage2, loadModel } from './stages.ts'
 import { evaluate, table, type Report } from './evaluate.ts'
-import { retention } from './retention.ts'
+import { retention, type Probed } from './retention.ts'
 import { type RunContext, pathOf } from './run.ts'
 import * as Heads from '../haplovl/heads.ts'
 import { fromScratch } from '../haplovl/init.ts'
@@ -38,15 +38,15 @@ async function runRetention(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, sta
   if (!existsSync(pathOf(ctx, 'teacher'))) return E.right(undefined)
   const teacher = await loadTeacher(ctx.dir, ctx.config)
   if (E.isLeft(teacher)) return teacher
-  const c = ctx.config, after2 = retention(teacher.right, tokenizer, c, stage2)
-  if (!existsSync(pathOf(ctx, 'stage1'))) return E.right({ teacher: after2.teacher!, 'stage2 pre-decoder (direct)': after2['pre-decoder (direct)']! })
-  const stage1 = await loadCheckpoint(pathOf(ctx, 'stage1'), { model: fromScratch(Key.key(0), c), heads: Heads.init(Key.key(0), c) }, { names: Names.haplovl })()
-  if (E.isLeft(stage1)) return stage1
-  const after1 = retention(teacher.right, tokenizer, c, stage1.right.params.model, stage1.right.params.heads)
-  return E.right({
-    teacher: after1.teacher!, 'stage1 (vision head)': after1['stage1 (vision head)']!, 'stage1 pre-decoder (direct)': after1['pre-decoder (direct)']!,
-    'stage2 pre-decoder (direct)': after2['pre-decoder (direct)']!,
-  })
+  const c = ctx.config
+  const models: Record<string, Probed> = {}
+  if (existsSync(pathOf(ctx, 'stage1'))) {
+    const stage1 = await loadCheckpoint(pathOf(ctx, 'stage1'), { model: fromScratch(Key.key(0), c), heads: Heads.init(Key.key(0), c) }, { names: Names.haplovl })()
+    if (E.isLeft(stage1)) return stage1
+    models.stage1 = stage1.right.params
+  }
+  models.stage2 = { model: stage2 }
+  return E.right(retention(teacher.right, tokenizer, c, models))
 }
 
 /** Evaluate the run's stage-2 model and write eval.json (and eval.md, the tables), with the retention probe. */
@@ -90,13 +90,7 @@ export async function pipeline(ctx: RunContext, o: { readonly perCategory?: numb
   const llm = await timed('llm', () => pretrainLlm(ctx, tok), (r) => ({ results: { perplexity: r.perplexity, byKind: r.perplexityByKind } }))
   if (E.isLeft(llm) || stopped()) return E.isLeft(llm) ? llm : E.right(phases)
   const stage1 = await timed('stage1', () => trainStage1(ctx, tok, { vision: teacher.right.params.vision, llm: llm.right.params }),
-    (r) => ({
-      tokensPerSecond: throughput(r.records),
-      results: {
-        finalLoss: r.records.at(-1)?.loss, terms: r.records.at(-1)?.terms,
-        ...(stopped() ? {} : { retention: retention(teacher.right.params, tok, ctx.config, r.params.model, r.params.heads) }),
-      },
-    }))
+    (r) => ({ tokensPerSecond: throughput(r.records), results: { finalLoss: r.records.at(-1)?.loss, terms: r.records.at(-1)?.terms } }))
   if (E.isLeft(stage1) || stopped()) return E.isLeft(stage1) ? stage1 : E.right(phases)
   const aligned = await timed('align', () => trainAlign(ctx, tok, stage1.right.params.model), (r) => ({ tokensPerSecond: throughput(r.records), results: { finalLoss: r.records.at(-1)?.loss } }))
   if (E.isLeft(aligned) || stopped()) return E.isLeft(aligned) ? aligned : E.right(phases)

@@ -8,11 +8,11 @@
  * pre-decoder does not have; the mean over patches is what both have. Uncentred, that mean is nearly the same
  * vector for every image (the tiny teacher's: cosine 0.99 between images), so every image gets the same class;
  * centring keeps what tells images apart. The teacher row is the reference the others can reach. Rows:
- *   teacher               the teacher ViT's patch features at `teacherLayer` (stage 1's targets)
- *   stage1 (vision head)  the pre-decoder run on the image alone, its image tokens through the stage-1 vision
- *                         head: what L_v trained to match the teacher row
- *   pre-decoder (direct)  the same pre-decoder outputs without a head: applies to any model (after stage 2,
- *                         or trained without stage 1)
+ *   teacher                     the teacher ViT's patch features at `teacherLayer` (stage 1's targets)
+ *   <model> (vision head)       the model's pre-decoder run on the image alone, its image tokens through the
+ *                               stage-1 vision head: what L_v trained to match the teacher row
+ *   <model> pre-decoder (direct)  the same pre-decoder outputs without a head: applies to any model (after
+ *                               stage 2, or trained without stage 1)
  */
 import * as E from 'fp-ts/lib/Either.js'
 import { ops, noGrad, type Tensor } from '../../autograd/index.ts'
@@ -30,9 +30,11 @@ import * as VisionTower from '../parents/vision-tower.ts'
 import { zeroShot, type ImageEmbedder, type Teacher, type ZeroShotOptions } from './pretrain.ts'
 import { modelSample, specialIds, type World } from './world.ts'
 
-export type Row = 'teacher' | 'stage1 (vision head)' | 'pre-decoder (direct)'
 /** row → probe → accuracy */
-export type Retention = Partial<Record<Row, Record<string, number>>>
+export type Retention = Record<string, Record<string, number>>
+
+/** A model the probe reads, with its stage-1 heads when it still has them. */
+export type Probed = { readonly model: Params; readonly heads?: Heads.Params }
 
 /** Single-object held-out scenes classified; the retrieval probes are left out. */
 const probe: ZeroShotOptions = { images: 150, retrieval: 0 }
@@ -64,15 +66,15 @@ function preDecoderFeatures(model: Params, w: World, scenes: readonly Scene.Scen
   return ops.reshape(ops.gatherRows(h, positionsOf(batch.right, Kind.patch)), [scenes.length, -1, c.vision.width])
 }
 
-/** The probe's rows for a model: the teacher, the vision head's (when `heads` are given), the pre-decoder's. */
-export function retention(teacher: Teacher, tokenizer: Tokenizer.Tokenizer, config: Config, model: Params, heads?: Heads.Params): Retention {
+/** The probe's rows: the teacher's, then each named model's (through its vision head when it has one, and direct). */
+export function retention(teacher: Teacher, tokenizer: Tokenizer.Tokenizer, config: Config, models: Readonly<Record<string, Probed>>): Retention {
   const c = config, w: World = { tokenizer, config }
   const run = (features: (scenes: readonly Scene.Scene[]) => Tensor) => zeroShot(embedder(teacher.vision, c, features), teacher, c, tokenizer, probe)
   const render = (scenes: readonly Scene.Scene[]) => patchify(scenes.map((s) => Scene.render(s, c.vision.imageSize)), c.vision.imageSize, c.vision.patch)
-  return {
-    teacher: run((scenes) => VisionTower.patchFeatures(teacher.vision, c.vision, render(scenes), c.teacherLayer)),
-    ...(heads ? { 'stage1 (vision head)': run((scenes) => Linear.apply(heads.vision, preDecoderFeatures(model, w, scenes))) } : {}),
-    'pre-decoder (direct)': run((scenes) => preDecoderFeatures(model, w, scenes)),
+  const rows: Retention = { teacher: run((scenes) => VisionTower.patchFeatures(teacher.vision, c.vision, render(scenes), c.teacherLayer)) }
+  for (const [name, { model, heads }] of Object.entries(models)) {
+    if (heads) rows[`${name} (vision head)`] = run((scenes) => Linear.apply(heads.vision, preDecoderFeatures(model, w, scenes)))
+    rows[`${name} pre-decoder (direct)`] = run((scenes) => preDecoderFeatures(model, w, scenes))
   }
+  return rows
 }
-

@@ -20,6 +20,9 @@ describe('pipeline (micro)', () => {
       for (const f of [files.tokenizer, files.teacher, files.llm, files.stage1, files.align, files.stage2, files.eval]) assert.ok(existsSync(join(dir, f)), f)
       const stage2Lines = () => readFileSync(join(dir, 'stage2.jsonl'), 'utf8').trim().split('\n').length
       assert.equal(stage2Lines(), 2)
+      // the retention probe: the teacher, the stage-1 model with its vision head and without, the final model
+      const report = JSON.parse(readFileSync(join(dir, files.eval), 'utf8')) as { retention?: Record<string, Record<string, number>> }
+      assert.deepEqual(Object.keys(report.retention ?? {}), ['teacher', 'stage1 (vision head)', 'stage1 pre-decoder (direct)', 'stage2 pre-decoder (direct)'])
       const again = await pipeline(ctx, { perCategory: 1 })
       assert.ok(E.isRight(again), E.isLeft(again) ? again.left : '')
       assert.equal(stage2Lines(), 2, 'a finished stage is not trained again')

@@ -91,15 +91,15 @@ describe('retention probe', () => {
     const w = config.vision.width
     const identity = new Tensor(Float32Array.from({ length: w * w }, (_, k) => (k % (w + 1) === 0 ? 1 : 0)), [w, w])
     const heads = { ...Heads.init(Key.key(3), config), vision: { weight: identity, bias: zeros([w]) } }
-    const rows = retention(t, tokenizer, config, model, heads)
-    assert.deepEqual(Object.keys(rows), ['teacher', 'stage1 (vision head)', 'pre-decoder (direct)'])
+    const rows = retention(t, tokenizer, config, { stage1: { model, heads } })
+    assert.deepEqual(Object.keys(rows), ['teacher', 'stage1 (vision head)', 'stage1 pre-decoder (direct)'])
     assert.deepEqual(rows['stage1 (vision head)'], rows.teacher)
-    assert.deepEqual(rows['pre-decoder (direct)'], rows.teacher)
+    assert.deepEqual(rows['stage1 pre-decoder (direct)'], rows.teacher)
     for (const [probe, accuracy] of Object.entries(rows.teacher!)) assert.ok(accuracy >= 0 && accuracy <= 1, probe)
   })
 
   it('without heads there is no vision-head row', () => {
     const model = fromParents(Key.key(1), config, teacher.vision, Llm.init(Key.key(2), config.llm))
-    assert.deepEqual(Object.keys(retention(teacher, tokenizer, config, model)), ['teacher', 'pre-decoder (direct)'])
+    assert.deepEqual(Object.keys(retention(teacher, tokenizer, config, { final: { model } })), ['teacher', 'final pre-decoder (direct)'])
   })
 })
