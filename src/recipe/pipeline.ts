@@ -5,7 +5,7 @@
  * continues where it stopped. The time of each phase and the training throughput go to pipeline.json.
  * The evaluation also runs the teacher's zero-shot retention probe (retention.ts) on the stage-1 and stage-2 models.
  */
-import { existsSync, writeFileSync, mkdirSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import * as E from 'fp-ts/lib/Either.js'
 import type * as Tokenizer from '../data/tokenizer.ts'
@@ -13,7 +13,7 @@ import { trainTokenizer, pretrainTeacher, pretrainLlm, loadTeacher } from './pre
 import { trainStage1, trainAlign, trainStage2, loadModel } from './stages.ts'
 import { evaluate, table, type Report } from './evaluate.ts'
 import { retention, type Probed } from './retention.ts'
-import { type RunContext, pathOf } from './run.ts'
+import { type RunContext, type Step, pathOf } from './run.ts'
 import * as Heads from '../haplovl/heads.ts'
 import { fromScratch } from '../haplovl/init.ts'
 import type { Params } from '../haplovl/model.ts'
@@ -28,6 +28,8 @@ export interface Phase {
   readonly tokensPerSecond?: number
   /** what the phase reports: zero-shot accuracies, perplexity, final loss, … */
   readonly results?: Record<string, unknown>
+  /** the phase continued from a checkpoint of an interrupted run: `seconds` covers only this run's part */
+  readonly resumed?: true
 }
 
 /**
@@ -66,15 +68,31 @@ export async function evaluateRun(ctx: RunContext, tokenizer: Tokenizer.Tokenize
 const throughput = (records: readonly { tokens: number; seconds: number }[]): number =>
   records.reduce((s, r) => s + r.tokens, 0) / Math.max(1e-9, records.reduce((s, r) => s + r.seconds, 0))
 
-/** Run every phase; `onPhase` hears each finished phase. */
+/** The phases an earlier run of the pipeline finished, as its pipeline.json records them. */
+function finishedBefore(ctx: RunContext): readonly Phase[] {
+  try {
+    const phases: unknown = JSON.parse(readFileSync(join(ctx.dir, 'pipeline.json'), 'utf8'))
+    return Array.isArray(phases) ? (phases as Phase[]) : []
+  } catch {
+    return []
+  }
+}
+
+/**
+ * Run every phase; `onPhase` hears each finished phase. A phase an earlier run finished (its file was there
+ * and pipeline.json records it) keeps its recorded time instead of the time it took to load.
+ */
 export async function pipeline(ctx: RunContext, o: { readonly perCategory?: number; readonly onPhase?: (p: Phase) => void } = {}): Promise<E.Either<string, readonly Phase[]>> {
   mkdirSync(ctx.dir, { recursive: true })
+  const before = finishedBefore(ctx)
   const phases: Phase[] = []
-  const timed = async <T>(name: string, run: () => Promise<E.Either<string, T>>, describe: (t: T) => Omit<Phase, 'name' | 'seconds'>): Promise<E.Either<string, T>> => {
+  const timed = async <T>(name: Step | 'tokenizer' | 'eval', run: () => Promise<E.Either<string, T>>, describe: (t: T) => Omit<Phase, 'name' | 'seconds'>): Promise<E.Either<string, T>> => {
+    const existed = name !== 'eval' && existsSync(pathOf(ctx, name))
     const started = performance.now()
     const result = await run()
     if (E.isRight(result)) {
-      const phase = { name, seconds: (performance.now() - started) / 1000, ...describe(result.right) }
+      const recorded = existed ? before.find((p) => p.name === name) : undefined
+      const phase = recorded ?? { name, seconds: (performance.now() - started) / 1000, ...describe(result.right), ...(existed ? { resumed: true as const } : {}) }
       phases.push(phase)
       o.onPhase?.(phase)
       writeFileSync(join(ctx.dir, 'pipeline.json'), `${JSON.stringify(phases, null, 2)}\n`)

@@ -26,6 +26,10 @@ describe('pipeline (micro)', () => {
       const again = await pipeline(ctx, { perCategory: 1 })
       assert.ok(E.isRight(again), E.isLeft(again) ? again.left : '')
       assert.equal(stage2Lines(), 2, 'a finished stage is not trained again')
+      // finished phases keep the times they were trained in; the evaluation ran again
+      const seconds = (phases: readonly { name: string; seconds: number }[]) => phases.filter((p) => p.name !== 'eval').map((p) => p.seconds)
+      assert.deepEqual(seconds(again.right), seconds(first.right))
+      assert.deepEqual(JSON.parse(readFileSync(join(dir, 'pipeline.json'), 'utf8')), JSON.parse(JSON.stringify(again.right)))
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
