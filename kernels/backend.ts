@@ -50,7 +50,7 @@ function parseBackend(name: string): BackendName {
 let current: BackendName = parseBackend(process.env.HAPLOVL_BACKEND ?? 'webasm')
 let gpu: GPU | null = null
 /** Compiled kernels kept per thread; the least recently used is dropped beyond this (sequence lengths vary). */
-export const KERNELS_PER_THREAD = 1024
+export const KERNELS_PER_THREAD = 2048
 const cache = new Map<string, (...args: unknown[]) => unknown>() // in order of last use
 
 export function getBackend(): BackendName {

@@ -40,7 +40,7 @@ export function modelSample(w: World, segments: readonly Language.Segment[], max
  * Batches are padded to a multiple of this many positions, so that training meets few distinct sequence
  * lengths: each new shape compiles its kernels afresh (about 35 ms apiece at tiny, dozens per step).
  */
-export const LENGTH_STEP = 16
+export const LENGTH_STEP = 32
 
 export function batchOf(w: World, samples: readonly Language.Sample[]): E.Either<string, Batch> {
   const rows = samples.map((s) => modelSample(w, s.segments))
