@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import * as E from 'fp-ts/lib/Either.js'
 import type * as Tokenizer from '../data/tokenizer.ts'
 import { trainTokenizer, pretrainTeacher, pretrainLlm, loadTeacher } from './pretrain.ts'
-import { trainStage1, trainAlign, trainStage2, loadModel } from './stages.ts'
+import { trainStage1, trainAlign, trainStage2, loadModel, handOn } from './stages.ts'
 import { evaluate, table, type Report } from './evaluate.ts'
 import { retention, type Probed } from './retention.ts'
 import { type RunContext, type Step, pathOf } from './run.ts'
@@ -110,7 +110,7 @@ export async function pipeline(ctx: RunContext, o: { readonly perCategory?: numb
   const stage1 = await timed('stage1', () => trainStage1(ctx, tok, { vision: teacher.right.params.vision, llm: llm.right.params }),
     (r) => ({ tokensPerSecond: throughput(r.records), results: { finalLoss: r.records.at(-1)?.loss, terms: r.records.at(-1)?.terms } }))
   if (E.isLeft(stage1) || stopped()) return E.isLeft(stage1) ? stage1 : E.right(phases)
-  const aligned = await timed('align', () => trainAlign(ctx, tok, stage1.right.params.model), (r) => ({ tokensPerSecond: throughput(r.records), results: { finalLoss: r.records.at(-1)?.loss } }))
+  const aligned = await timed('align', () => trainAlign(ctx, tok, handOn(stage1.right.params)), (r) => ({ tokensPerSecond: throughput(r.records), results: { finalLoss: r.records.at(-1)?.loss } }))
   if (E.isLeft(aligned) || stopped()) return E.isLeft(aligned) ? aligned : E.right(phases)
   const stage2 = await timed('stage2', () => trainStage2(ctx, tok, aligned.right.params), (r) => ({ tokensPerSecond: throughput(r.records), results: { finalLoss: r.records.at(-1)?.loss } }))
   if (E.isLeft(stage2) || stopped()) return E.isLeft(stage2) ? stage2 : E.right(phases)

@@ -12,7 +12,7 @@ import * as Key from '../../src/random.ts'
 import { micro } from '../../src/haplovl/config.ts'
 import * as VisionTower from '../../src/parents/vision-tower.ts'
 import * as Llm from '../../src/parents/llm.ts'
-import { trainStage1, trainAlign, trainStage2, loadModel } from '../../src/recipe/stages.ts'
+import { trainStage1, trainAlign, trainStage2, loadModel, handOn } from '../../src/recipe/stages.ts'
 
 describe('recipe stages (micro)', () => {
   it('stage 1, alignment and stage 2 run in order, log JSON lines, checkpoint, and stage 1 freezes W', async () => {
@@ -31,7 +31,12 @@ describe('recipe stages (micro)', () => {
       assert.equal(s1.right.params.model.embed.tokens, parents.llm.embed.weight, 'W must stay frozen (the same tensor)')
       const lines = readFileSync(join(dir, 'stage1.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
       assert.deepEqual(lines.map((l) => l.step), [0, 1, 2, 3, 4, 5])
-      const aligned = await trainAlign(ctx, tokenizer, s1.right.params.model)
+      // stage 1 hands on its model without heads, the connector started from the text head's weight
+      const handed = await loadModel(ctx, 'stage1', s1.right.params.model)
+      assert.ok(E.isRight(handed), E.isLeft(handed) ? handed.left : '')
+      assert.deepEqual(Array.from(handed.right.connector.weight.data), Array.from(s1.right.params.heads.text.weight.data))
+      assert.deepEqual(Object.keys(handed.right).sort(), ['connector', 'embed', 'postDecoder', 'preDecoder'])
+      const aligned = await trainAlign(ctx, tokenizer, handOn(s1.right.params))
       assert.ok(E.isRight(aligned), E.isLeft(aligned) ? aligned.left : '')
       const same = leaves(aligned.right.params.preDecoder).every((t, i) => t === leaves(s1.right.params.model.preDecoder)[i])
       assert.ok(same, 'alignment trains the connector only')
