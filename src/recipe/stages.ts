@@ -48,7 +48,7 @@ export interface Schedule {
 export const schedules: Readonly<Record<'stage1' | 'align' | 'stage2', Schedule>> = {
   stage1: { steps: 60, batch: 8, lrScale: 10 }, // peak lr 1e-3
   align: { steps: 30, batch: 8, lrScale: 1 }, // peak lr 1e-3
-  stage2: { steps: 300, batch: 8, lrScale: 50 }, // peak lr 1e-3
+  stage2: { steps: 240, batch: 8, lrScale: 50 }, // peak lr 1e-3
 }
 
 /** The batch of step s: samples made by `make` at indices that depend only on (seed, s, i). */
