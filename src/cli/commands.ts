@@ -113,10 +113,14 @@ export const commands: Readonly<Record<string, Command>> = {
   },
   pipeline: {
     summary: 'the whole recipe: tokenizer, parents, stage 1, alignment, stage 2, evaluation, plots',
-    usage: 'haplovl pipeline [--steps N] [--questions N]',
-    notes: ['Each step resumes from its checkpoint, so an interrupted pipeline continues where it stopped.'],
+    usage: 'haplovl pipeline [--steps N] [--questions N] [--without-stage1]',
+    notes: [
+      'Each step resumes from its checkpoint, so an interrupted pipeline continues where it stopped.',
+      '--without-stage1 is the paper\'s ablation (Table 7, first row): alignment starts from the model built from the parents; give it its own --run.',
+    ],
     flags: {
       questions: { kind: 'int', value: 'N', min: 1, max: 10000, help: 'questions per category in each evaluation set (default 40)' },
+      'without-stage1': { kind: 'boolean', help: 'skip stage 1 (modal expansion)' },
     },
     positionals: [0, 0],
     run: async (a) => (await import('./recipe.ts')).pipeline(a),

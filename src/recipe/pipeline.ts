@@ -10,12 +10,12 @@ import { join } from 'node:path'
 import * as E from 'fp-ts/lib/Either.js'
 import type * as Tokenizer from '../data/tokenizer.ts'
 import { trainTokenizer, pretrainTeacher, pretrainLlm, loadTeacher } from './pretrain.ts'
-import { trainStage1, trainAlign, trainStage2, loadModel, handOn } from './stages.ts'
+import { trainStage1, trainAlign, trainStage2, loadModel, handOn, stage1Key } from './stages.ts'
 import { evaluate, table, type Report } from './evaluate.ts'
 import { retention, type Probed } from './retention.ts'
 import { type RunContext, type Step, pathOf } from './run.ts'
 import * as Heads from '../haplovl/heads.ts'
-import { fromScratch } from '../haplovl/init.ts'
+import { fromParents, fromScratch } from '../haplovl/init.ts'
 import type { Params } from '../haplovl/model.ts'
 import * as Names from '../haplovl/names.ts'
 import { loadCheckpoint } from '../io/checkpoint.ts'
@@ -82,7 +82,12 @@ function finishedBefore(ctx: RunContext): readonly Phase[] {
  * Run every phase; `onPhase` hears each finished phase. A phase an earlier run finished (its file was there
  * and pipeline.json records it) keeps its recorded time instead of the time it took to load.
  */
-export async function pipeline(ctx: RunContext, o: { readonly perCategory?: number; readonly onPhase?: (p: Phase) => void } = {}): Promise<E.Either<string, readonly Phase[]>> {
+export async function pipeline(ctx: RunContext, o: {
+  readonly perCategory?: number
+  /** skip stage 1: alignment starts from the model built from the parents (the paper's ablation, Table 7) */
+  readonly withoutStage1?: boolean
+  readonly onPhase?: (p: Phase) => void
+} = {}): Promise<E.Either<string, readonly Phase[]>> {
   mkdirSync(ctx.dir, { recursive: true })
   const before = finishedBefore(ctx)
   const phases: Phase[] = []
@@ -107,10 +112,16 @@ export async function pipeline(ctx: RunContext, o: { readonly perCategory?: numb
   if (E.isLeft(teacher) || stopped()) return E.isLeft(teacher) ? teacher : E.right(phases)
   const llm = await timed('llm', () => pretrainLlm(ctx, tok), (r) => ({ results: { perplexity: r.perplexity, byKind: r.perplexityByKind } }))
   if (E.isLeft(llm) || stopped()) return E.isLeft(llm) ? llm : E.right(phases)
-  const stage1 = await timed('stage1', () => trainStage1(ctx, tok, { vision: teacher.right.params.vision, llm: llm.right.params }),
-    (r) => ({ tokensPerSecond: throughput(r.records), results: { finalLoss: r.records.at(-1)?.loss, terms: r.records.at(-1)?.terms } }))
-  if (E.isLeft(stage1) || stopped()) return E.isLeft(stage1) ? stage1 : E.right(phases)
-  const aligned = await timed('align', () => trainAlign(ctx, tok, handOn(stage1.right.params)), (r) => ({ tokensPerSecond: throughput(r.records), results: { finalLoss: r.records.at(-1)?.loss } }))
+  const parents = { vision: teacher.right.params.vision, llm: llm.right.params }
+  let start: Params
+  if (o.withoutStage1) start = fromParents(stage1Key(ctx), ctx.config, parents.vision, parents.llm)
+  else {
+    const stage1 = await timed('stage1', () => trainStage1(ctx, tok, parents),
+      (r) => ({ tokensPerSecond: throughput(r.records), results: { finalLoss: r.records.at(-1)?.loss, terms: r.records.at(-1)?.terms } }))
+    if (E.isLeft(stage1) || stopped()) return E.isLeft(stage1) ? stage1 : E.right(phases)
+    start = handOn(stage1.right.params)
+  }
+  const aligned = await timed('align', () => trainAlign(ctx, tok, start), (r) => ({ tokensPerSecond: throughput(r.records), results: { finalLoss: r.records.at(-1)?.loss } }))
   if (E.isLeft(aligned) || stopped()) return E.isLeft(aligned) ? aligned : E.right(phases)
   const stage2 = await timed('stage2', () => trainStage2(ctx, tok, aligned.right.params), (r) => ({ tokensPerSecond: throughput(r.records), results: { finalLoss: r.records.at(-1)?.loss } }))
   if (E.isLeft(stage2) || stopped()) return E.isLeft(stage2) ? stage2 : E.right(phases)

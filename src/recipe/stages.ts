@@ -84,11 +84,13 @@ export interface Parents {
   readonly llm: Llm.Params
 }
 
+/** The key HaploVL is built from the parents with (its new layers: text projector, connector). */
+export const stage1Key = (ctx: RunContext): Key.Key => Key.split(Key.key(ctx.seed), 2)[0]!
+
 /** Stage 1: modal expansion of the pre-decoder. Returns the parameters with the stage-1 heads. */
 export function trainStage1(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, parents: Parents): Promise<E.Either<string, Result<Stage1Params, Stage1Terms>>> {
   const w: World = { tokenizer, config: ctx.config }, c = ctx.config
-  const [km, kh] = Key.split(Key.key(ctx.seed), 2)
-  const initial: Stage1Params = { model: fromParents(km!, c, parents.vision, parents.llm), heads: Heads.init(kh!, c) }
+  const initial: Stage1Params = { model: fromParents(stage1Key(ctx), c, parents.vision, parents.llm), heads: Heads.init(Key.split(Key.key(ctx.seed), 2)[1]!, c) }
   // frozen: the LLM table W (App. A), and what stage 1 does not run
   const trainable = Presets.allExcept(['model.embed.tokens', 'model.connector', 'model.postDecoder'])
   const teacher = parents.vision

@@ -34,4 +34,17 @@ describe('pipeline (micro)', () => {
       rmSync(dir, { recursive: true, force: true })
     }
   })
+  it('without stage 1 (the paper\'s ablation) aligns the model built from the parents and probes it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'haplovl-pipeline-'))
+    try {
+      const run = await pipeline({ dir, config: micro, seed: 3, steps: 2 }, { perCategory: 1, withoutStage1: true })
+      assert.ok(E.isRight(run), E.isLeft(run) ? run.left : '')
+      assert.deepEqual(run.right.map((p) => p.name), ['tokenizer', 'teacher', 'llm', 'align', 'stage2', 'eval'])
+      assert.ok(!existsSync(join(dir, files.stage1)))
+      const report = JSON.parse(readFileSync(join(dir, files.eval), 'utf8')) as { retention?: Record<string, unknown> }
+      assert.deepEqual(Object.keys(report.retention ?? {}), ['teacher', 'stage2 pre-decoder (direct)'])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
 })
