@@ -135,8 +135,8 @@ export function pipeline(a: Invocation): Outcome {
   const perCategory = a.get('questions', 40)
   const withoutStage1 = a.get('without-stage1', false)
   return withContext(a, (ctx, progress) => runPipeline(ctx, { perCategory, withoutStage1, onPhase: (p) => (progress.finish(), a.io.out(phaseLine(p))) }), async (phases) => {
-    const total = phases.reduce((t, p) => t + p.seconds, 0)
-    a.io.out(`pipeline: ${Math.floor(total / 60)} min ${Math.round(total % 60)} s in all${phases.some((p) => p.resumed) ? ' (a resumed phase counts only its last run)' : ''}`)
+    const total = Math.round(phases.reduce((t, p) => t + p.seconds, 0))
+    a.io.out(`pipeline: ${Math.floor(total / 60)} min ${total % 60} s in all${phases.some((p) => p.resumed) ? ' (a resumed phase counts only its last run)' : ''}`)
     if (phases.some((p) => p.name === 'eval')) {
       const md = await readFile(join(a.dir, 'eval.md'), 'utf8').catch(() => '')
       if (md !== '') a.io.out(md.trimEnd())
