@@ -165,7 +165,7 @@ export function setThreadCount(n: number): void {
 }
 
 /** How long the caller waits for a worker's reply before running its calls itself, in ms. */
-let workerTimeout = 60_000
+let workerTimeout = 20_000 // the longest part a worker runs takes well under a second
 
 /** Change the reply timeout (tests make it short to exercise the fallback). */
 export function setWorkerTimeout(ms: number): void {

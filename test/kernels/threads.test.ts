@@ -65,7 +65,7 @@ describe('worker threads', () => {
     try {
       assert.deepEqual([...fanOut([[slow]], () => 0).remote[0]![0]!], expected)
     } finally {
-      setWorkerTimeout(60_000)
+      setWorkerTimeout(20_000)
       process.stderr.write = write
     }
     assert.match(said.join(''), /worker thread 0 did not answer within 0.001 s/)
