@@ -8,8 +8,9 @@ import { ops, type Tensor } from '../../autograd/index.ts'
 import type * as Llm from '../parents/llm.ts'
 import type * as AdamW from '../optim/adamw.ts'
 import type * as Presets from '../optim/presets.ts'
-import { type Batch, Kind } from '../haplovl/sequence.ts'
-import type * as Generate from '../haplovl/generate.ts'
+import { type Batch, Kind, type Sample, type SpecialIds } from '../haplovl/sequence.ts'
+import * as Generate from '../haplovl/generate.ts'
+import type * as Attention from '../nn/attention.ts'
 
 // ---------------------------------------------------------------------------------------------------------------
 // validation
@@ -77,8 +78,26 @@ export interface Stage {
   readonly preset: Presets.Preset
 }
 
-/** A decoder whose new tokens enter as rows of the LLM's table W (LLaVA, SOLO): (1, 1, C). */
-export const tableDecoder = (table: Tensor, parts: Omit<Generate.Decoder, 'embedToken'>): Generate.Decoder => ({
-  ...parts,
-  embedToken: (id) => ops.reshape(ops.gatherRows(table, [id]), [1, 1, table.shape[1]!]),
-})
+/** What decoding needs of a model module whose new tokens enter as rows of the LLM's table W (LLaVA, SOLO). */
+export interface TableModel<P, C> {
+  readonly assemble: (samples: readonly Sample[], c: C, special: SpecialIds) => Either<string, Batch>
+  readonly forward: (p: P, c: C, batch: Batch) => Generate.Step
+  readonly decode: (p: P, c: C, x: Tensor, mask: Tensor, positions: readonly number[], caches: readonly Attention.Cache[]) => Generate.Step
+}
+
+/** Such a module's `decoder` (a new token is its W row, (1, 1, C)) and `generate`. */
+export function tableGeneration<P extends { readonly llm: { readonly embed: { readonly weight: Tensor } } }, C extends { readonly maxTokens: number }>(m: TableModel<P, C>) {
+  const decoder = (p: P, c: C, special: SpecialIds): Generate.Decoder => {
+    const table = p.llm.embed.weight
+    return {
+      assemble: (sample) => m.assemble([sample], c, special),
+      forward: (batch) => m.forward(p, c, batch),
+      decode: (x, mask, positions, caches) => m.decode(p, c, x, mask, positions, caches),
+      embedToken: (id) => ops.reshape(ops.gatherRows(table, [id]), [1, 1, table.shape[1]!]),
+      maxTokens: c.maxTokens,
+    }
+  }
+  const generate = (p: P, c: C, prompt: Sample, special: SpecialIds, o: Generate.Options): Either<string, Generate.Generated> =>
+    Generate.decodeWith(decoder(p, c, special), prompt, o)
+  return { decoder, generate }
+}

@@ -25,8 +25,8 @@ import * as Presets from '../optim/presets.ts'
 import * as Random from '../random.ts'
 import * as HaploConfig from '../haplovl/config.ts'
 import * as Sequence from '../haplovl/sequence.ts'
-import * as Generate from '../haplovl/generate.ts'
-import { type Check, type Stage, firstFailure, inputEmbeddings, llmChecks, positiveInt, tableDecoder } from './common.ts'
+import type * as Generate from '../haplovl/generate.ts'
+import { type Check, type Stage, firstFailure, inputEmbeddings, llmChecks, positiveInt, tableGeneration } from './common.ts'
 
 // ---------------------------------------------------------------------------------------------------------------
 // config
@@ -158,13 +158,5 @@ export const stages = {
 // generation
 // ---------------------------------------------------------------------------------------------------------------
 
-export const decoder = (p: Params, c: Config, special: Sequence.SpecialIds): Generate.Decoder =>
-  tableDecoder(p.llm.embed.weight, {
-    assemble: (sample) => assemble([sample], c, special),
-    forward: (batch) => forward(p, c, batch),
-    decode: (x, mask, positions, caches) => decode(p, c, x, mask, positions, caches),
-    maxTokens: c.maxTokens,
-  })
-
-export const generate = (p: Params, c: Config, prompt: Sequence.Sample, special: Sequence.SpecialIds, o: Generate.Options): Either<string, Generate.Generated> =>
-  Generate.decodeWith(decoder(p, c, special), prompt, o)
+/** A new token is its W row; every LLM layer runs with its cache. */
+export const { decoder, generate } = tableGeneration<Params, Config>({ assemble, forward, decode })
