@@ -14,10 +14,11 @@
  * branch that evaluates e^{NaN}).
  *
  * The exponentials of GELU, QuickGELU and SiLU are the arithmetic exp of ./math.ts written out inline
- * (`POW2` = EXP2_TABLE), one kernel per form and direction: on webasm Math.exp is a JavaScript call per lane,
- * and a helper function runs as scalar code per lane, while inline arithmetic compiles to f32x4 code (3.5–8×
- * faster per call here). Every exponent is ≤ 0, and ≤ −103 gives exactly 0; x multiplies an exponential only
- * once it is complete, so a product that would overflow meets 0 as 0, not ∞·0. Branches are ternaries: webasm
+ * (`POW2` = EXP2_TABLE), one kernel per family and direction (x·σ(a) serves SiLU, QuickGELU and tanh GELU;
+ * erf GELU has its own): on webasm Math.exp is a JavaScript call per lane, and a helper function runs as
+ * scalar code per lane, while inline arithmetic compiles to f32x4 code (3.5–8× faster per call here). Every
+ * exponent is ≤ 0, and ≤ −103 gives exactly 0; x multiplies an exponential only once it is complete, so a
+ * product that would overflow meets 0 as 0, not ∞·0. Branches are ternaries: webasm
  * evaluates both sides of a per-lane branch anyway, and a select is cheaper than a masked early return.
  * exp and log, which the models use only on scalars, keep Math.exp and Math.log.
  */
@@ -25,15 +26,21 @@ import { kernel, type KernelThis } from './backend.ts'
 import { EXP2_TABLE } from './math.ts'
 
 type Exp = KernelThis<{ POW2: Float32Array }>
-type LinearExp = KernelThis<{ A: number; POW2: Float32Array }>
+/** a = A·x·(1 + B·x²) */
+type CubicExp = KernelThis<{ A: number; B: number; POW2: Float32Array }>
 
-// -------------------------------------------------------------------------------------------------- x·σ(A·x)
+// -------------------------------------------------------------------------------------------------- x·σ(a)
 
-// silu(x) = x·σ(x) (A = 1), quickgelu(x) = x·σ(1.702x) (A = 1.702)
+// x·σ(a) with a = A·x·(1 + B·x²):
+//   silu(x) = x·σ(x)                                     A = 1, B = 0
+//   quickgelu(x) = x·σ(1.702x)                           A = 1.702, B = 0
+//   gelu_tanh(x) = ½x(1 + tanh u) = x·σ(2u),  2u = √(8/π)(x + 0.044715x³)   A = √(8/π), B = 0.044715
+// x² is capped at 1e8, where e is 0 already (|x| > 13 for GELU): a stays finite for every finite x, and with
+// B = 0 the factor is exactly 1.
 
-function xSigmoid(this: LinearExp, x: Float32Array): number {
+function xSigmoid(this: CubicExp, x: Float32Array): number {
   const v = x[this.thread.x]!
-  const a = this.constants.A * v
+  const a = this.constants.A * v * (1 + this.constants.B * Math.min(v * v, 1e8))
   // e = e^{−|a|}
   const xc = Math.min(Math.max(-Math.abs(a), -103), 88.8)
   const n = Math.floor(xc * 1.4426950408889634 + 0.5)
@@ -43,10 +50,11 @@ function xSigmoid(this: LinearExp, x: Float32Array): number {
   return (a >= 0 ? v : v * e) / (1 + e)
 }
 
-// d/dx x·σ(Ax) = σ(Ax) + A·x·σ(Ax)·σ(−Ax)
-function xSigmoidGrad(this: LinearExp, x: Float32Array, dy: Float32Array): number {
+// d/dx x·σ(a) = σ(a) + x·σ(a)·σ(−a)·a',  a' = A(1 + 3B·x²)
+function xSigmoidGrad(this: CubicExp, x: Float32Array, dy: Float32Array): number {
   const v = x[this.thread.x]!
-  const a = this.constants.A * v
+  const v2 = Math.min(v * v, 1e8)
+  const a = this.constants.A * v * (1 + this.constants.B * v2)
   const xc = Math.min(Math.max(-Math.abs(a), -103), 88.8)
   const n = Math.floor(xc * 1.4426950408889634 + 0.5)
   const r = xc - n * 0.693145751953125 - n * 1.428606765330187e-6
@@ -55,37 +63,7 @@ function xSigmoidGrad(this: LinearExp, x: Float32Array, dy: Float32Array): numbe
   const d = 1 + e
   const s = (a >= 0 ? 1 : e) / d
   // e/d² before v: it is 0 wherever v is large enough to overflow a product
-  return dy[this.thread.x]! * (s + v * (e / (d * d)) * this.constants.A)
-}
-
-// -------------------------------------------------------------------------------------------------- tanh GELU
-
-// gelu_tanh(x) = ½x(1 + tanh u) = x·σ(a),  a = 2u = √(8/π)(x + 0.044715x³)
-
-function geluTanh(this: Exp, x: Float32Array): number {
-  const v = x[this.thread.x]!
-  const a = 1.5957691216057308 * (v + 0.044715 * v * v * v)
-  const xc = Math.min(Math.max(-Math.abs(a), -103), 88.8)
-  const n = Math.floor(xc * 1.4426950408889634 + 0.5)
-  const r = xc - n * 0.693145751953125 - n * 1.428606765330187e-6
-  const e = (1 + r * (1 + r * (0.49999991059303284 + r * (0.16666419804096222 + r * (0.04166822507977486 +
-    r * (0.008374815806746483 + r * 0.0013836845755577087)))))) * 2 * this.constants.POW2[n + 149]!
-  return (a >= 0 ? v : v * e) / (1 + e)
-}
-
-// d/dx x·σ(a) = σ(a) + x·σ(a)·σ(−a)·a',  a' = √(8/π)(1 + 3·0.044715x²)
-function geluTanhGrad(this: Exp, x: Float32Array, dy: Float32Array): number {
-  const v = x[this.thread.x]!
-  const a = 1.5957691216057308 * (v + 0.044715 * v * v * v)
-  const xc = Math.min(Math.max(-Math.abs(a), -103), 88.8)
-  const n = Math.floor(xc * 1.4426950408889634 + 0.5)
-  const r = xc - n * 0.693145751953125 - n * 1.428606765330187e-6
-  const e = (1 + r * (1 + r * (0.49999991059303284 + r * (0.16666419804096222 + r * (0.04166822507977486 +
-    r * (0.008374815806746483 + r * 0.0013836845755577087)))))) * 2 * this.constants.POW2[n + 149]!
-  const d = 1 + e
-  const s = (a >= 0 ? 1 : e) / d
-  // x² capped at 1e8, where e is 0 already (|x| > 13), keeps a' finite for every finite x
-  return dy[this.thread.x]! * (s + v * (e / (d * d)) * 1.5957691216057308 * (1 + 0.134145 * Math.min(v * v, 1e8)))
+  return dy[this.thread.x]! * (s + v * (e / (d * d)) * this.constants.A * (1 + 3 * this.constants.B * v2))
 }
 
 // -------------------------------------------------------------------------------------------------- erf GELU
@@ -171,9 +149,9 @@ type Source = Parameters<typeof kernel>[2]
 const pow2 = { POW2: EXP2_TABLE }
 const kernels = {
   geluErf: { forward: geluErf, backward: geluErfGrad, constants: pow2 },
-  geluTanh: { forward: geluTanh, backward: geluTanhGrad, constants: pow2 },
-  quickGelu: { forward: xSigmoid, backward: xSigmoidGrad, constants: { A: 1.702, POW2: EXP2_TABLE } },
-  silu: { forward: xSigmoid, backward: xSigmoidGrad, constants: { A: 1, POW2: EXP2_TABLE } },
+  geluTanh: { forward: xSigmoid, backward: xSigmoidGrad, constants: { A: 1.5957691216057308, B: 0.044715, POW2: EXP2_TABLE } },
+  quickGelu: { forward: xSigmoid, backward: xSigmoidGrad, constants: { A: 1.702, B: 0, POW2: EXP2_TABLE } },
+  silu: { forward: xSigmoid, backward: xSigmoidGrad, constants: { A: 1, B: 0, POW2: EXP2_TABLE } },
   exp: { forward: expKernel, backward: expGrad, constants: {} },
   log: { forward: logKernel, backward: logGrad, constants: {} },
 }
