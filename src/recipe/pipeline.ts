@@ -10,15 +10,12 @@ import { join } from 'node:path'
 import * as E from 'fp-ts/lib/Either.js'
 import type * as Tokenizer from '../data/tokenizer.ts'
 import { trainTokenizer, pretrainTeacher, pretrainLlm, loadTeacher } from './pretrain.ts'
-import { trainStage1, trainAlign, trainStage2, loadModel, handOn, stage1Key } from './stages.ts'
+import { trainStage1, trainAlign, trainStage2, loadModel, loadStage1, handOn, stage1Key } from './stages.ts'
 import { evaluate, table, type Report } from './evaluate.ts'
 import { retention, type Probed } from './retention.ts'
 import { type RunContext, type Step, pathOf } from './run.ts'
-import * as Heads from '../haplovl/heads.ts'
 import { fromParents, fromScratch } from '../haplovl/init.ts'
 import type { Params } from '../haplovl/model.ts'
-import * as Names from '../haplovl/names.ts'
-import { loadCheckpoint } from '../io/checkpoint.ts'
 import * as Key from '../random.ts'
 
 export interface Phase {
@@ -43,9 +40,9 @@ async function runRetention(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, sta
   const c = ctx.config
   const models: Record<string, Probed> = {}
   if (existsSync(pathOf(ctx, 'stage1'))) {
-    const stage1 = await loadCheckpoint(pathOf(ctx, 'stage1'), { model: fromScratch(Key.key(0), c), heads: Heads.init(Key.key(0), c) }, { names: Names.haplovl })()
+    const stage1 = await loadStage1(ctx, fromScratch(Key.key(0), c))
     if (E.isLeft(stage1)) return stage1
-    models.stage1 = stage1.right.params
+    models.stage1 = stage1.right
   }
   models.stage2 = { model: stage2 }
   return E.right(retention(teacher.right, tokenizer, c, models))

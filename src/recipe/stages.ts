@@ -133,9 +133,16 @@ export function trainStage2(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, mod
   )
 }
 
-/** HaploVL's parameters saved by a stage (stage 1 files also hold the heads, which are not read). */
-export async function loadModel(ctx: RunContext, step: 'stage1' | 'align' | 'stage2', template: Params): Promise<E.Either<string, Params>> {
-  const loaded = await loadCheckpoint(pathOf(ctx, step), step === 'stage1' ? { model: template, heads: Heads.init(Key.key(0), ctx.config) } : template, { names: Names.haplovl })()
-  if (E.isLeft(loaded)) return loaded
-  return E.right(step === 'stage1' ? handOn(loaded.right.params as Stage1Params) : (loaded.right.params as Params))
+/** What stage 1 saved: the model and its heads. */
+export async function loadStage1(ctx: RunContext, template: Params): Promise<E.Either<string, Stage1Params>> {
+  const loaded = await loadCheckpoint(pathOf(ctx, 'stage1'), { model: template, heads: Heads.init(Key.key(0), ctx.config) }, { names: Names.haplovl })()
+  return E.map((k: { readonly params: Stage1Params }) => k.params)(loaded)
 }
+
+/** HaploVL's parameters after a stage; after stage 1, what it hands on (`handOn`). */
+export async function loadModel(ctx: RunContext, step: 'stage1' | 'align' | 'stage2', template: Params): Promise<E.Either<string, Params>> {
+  if (step === 'stage1') return E.map(handOn)(await loadStage1(ctx, template))
+  const loaded = await loadCheckpoint(pathOf(ctx, step), template, { names: Names.haplovl })()
+  return E.map((k: { readonly params: Params }) => k.params)(loaded)
+}
+
