@@ -4,8 +4,11 @@
  * A scene is a plain value fully determined by its seed. Geometry is resolution-free: an object's centre (x, y)
  * and its half-extent `half` are fractions of the image side, x to the right and y downwards, so (0, 0) is the
  * top left corner. The object's bounding box is [x − half, x + half] × [y − half, y + half] and always lies
- * inside the image. Sizes are chosen for the default 32×32 input: a small object spans 5–6 px, a large one
- * 10–13 px.
+ * inside the image. Bounding boxes lie on a GRID × GRID lattice of cells, the tiny model's patch grid (4 px at
+ * 32): a small object covers 2×2 cells (8 px), a large one 3×3 (12 px). A ViT with 4-px patches learns shape
+ * from scratch within the pipeline's budget only when a shape's pixels fall the same way into patches each
+ * time: with free sub-patch placement, a supervised tiny ViT stayed at chance on five shapes after 300 × 16
+ * examples (it learnt colour in 50 steps); on the lattice it reaches 99% in 200 steps.
  *
  * Seeds encode the split (`seed mod 4`), so training and held-out scenes never share a seed; on top of that a
  * scene's content fingerprint decides which side may use it (even: train, odd: held out), so no held-out
@@ -52,10 +55,13 @@ const TONE_RGB: Readonly<Record<Tone, readonly [number, number, number]>> = {
   brown: [0.22, 0.16, 0.11],
 }
 
-/** Half-extents (fractions of the side) of small and large objects: 5–6 px and 10–13 px across at 32 px. */
-export const HALF: Readonly<Record<Size, readonly [number, number]>> = {
-  small: [2.5 / 32, 3 / 32],
-  large: [5 / 32, 6.5 / 32],
+/** Cells per side of the lattice objects sit on. */
+export const GRID = 8
+
+/** Half-extents (fractions of the side) of small and large objects: 2 and 3 cells across (8 and 12 px at 32). */
+export const HALF: Readonly<Record<Size, number>> = {
+  small: 1 / GRID,
+  large: 1.5 / GRID,
 }
 
 // -------------------------------------------------------------------------------------------------------------
@@ -132,8 +138,11 @@ export const atEdge = (o: SceneObject): boolean => {
   return t.left || t.right || t.top || t.bottom
 }
 
-/** Objects keep a gap of at least this between bounding boxes (1 px at 32): they never overlap. */
-export const GAP = 1 / 32
+/** Gap between bounding boxes: none, boxes may touch (shapes are drawn inside an INSET of their box, so they stay apart). */
+export const GAP = 0
+
+/** Shapes fill this fraction of their bounding box (around its centre): neighbours on the lattice keep ≥ 1 px between them. */
+export const INSET = 0.85
 
 /** Chebyshev separation test of two bounding boxes (with the gap). */
 export const apart = (a: Pick<SceneObject, 'x' | 'y' | 'half'>, b: Pick<SceneObject, 'x' | 'y' | 'half'>): boolean =>
@@ -155,16 +164,20 @@ export interface GenOptions {
 
 /** Per split: the fine-grained split has more small objects and more objects on borders and corners. */
 export const GEN_OPTIONS: Readonly<Record<Split, GenOptions>> = {
-  train: { minObjects: 1, maxObjects: 6, pSmall: 0.5, pEdge: 0.35 },
-  eval: { minObjects: 1, maxObjects: 6, pSmall: 0.5, pEdge: 0.35 },
+  // on the 8×8 lattice about half the objects touch a border by chance alone
+  train: { minObjects: 1, maxObjects: 6, pSmall: 0.5, pEdge: 0 },
+  eval: { minObjects: 1, maxObjects: 6, pSmall: 0.5, pEdge: 0 },
   fine: { minObjects: 2, maxObjects: 6, pSmall: 0.75, pEdge: 0.75 },
 }
 
 const PLACE_ATTEMPTS = 60
 
-/** A coordinate for an object of half-extent h: free, or against the low or the high border (within 1 px). */
-const coordinate = (rng: Random.Stream, h: number, mode: 'free' | 'low' | 'high'): number =>
-  mode === 'low' ? h + rng.uniform(0, 1 / 32) : mode === 'high' ? 1 - h - rng.uniform(0, 1 / 32) : rng.uniform(h, 1 - h)
+/** A centre coordinate for an object of half-extent h on the lattice: anywhere, or against the low or the high border. */
+const coordinate = (rng: Random.Stream, h: number, mode: 'free' | 'low' | 'high'): number => {
+  const cells = Math.round(2 * h * GRID), last = GRID - cells // the first cell of the box is in [0, last]
+  const first = mode === 'low' ? 0 : mode === 'high' ? last : rng.int(0, last)
+  return (first + cells / 2) / GRID
+}
 
 const nearThirdLine = (t: number): boolean => Math.abs(t - 1 / 3) < THIRD_MARGIN || Math.abs(t - 2 / 3) < THIRD_MARGIN
 
@@ -199,7 +212,7 @@ const sample = (seed: number, opts: GenOptions): Scene => {
     // A large object that does not fit is retried as a small one; an object that fits nowhere is dropped.
     const sizes: readonly Size[] = rng.chance(opts.pSmall) ? ['small'] : ['large', 'small']
     for (const size of sizes) {
-      const half = rng.uniform(HALF[size][0], HALF[size][1])
+      const half = HALF[size]
       const at = place(rng, half, objects, opts.pEdge)
       if (at) {
         objects.push({ shape, color, size, x: at.x, y: at.y, half, tint })
@@ -314,9 +327,9 @@ export const rasterize = (scene: Scene, side: number): Uint8Array => {
     const i0 = Math.max(0, Math.floor((o.y - o.half) * side)), i1 = Math.min(side - 1, Math.ceil((o.y + o.half) * side))
     const j0 = Math.max(0, Math.floor((o.x - o.half) * side)), j1 = Math.min(side - 1, Math.ceil((o.x + o.half) * side))
     for (let i = i0; i <= i1; i++) {
-      const v = ((i + 0.5) / side - o.y) / o.half
+      const v = ((i + 0.5) / side - o.y) / (o.half * INSET)
       for (let j = j0; j <= j1; j++) {
-        const u = ((j + 0.5) / side - o.x) / o.half
+        const u = ((j + 0.5) / side - o.x) / (o.half * INSET)
         if (!inside(o.shape, u, v)) continue
         const p = (i * side + j) * 4
         out[p] = r

@@ -88,8 +88,8 @@ describe('scene generation', () => {
         counts.set(n, (counts.get(n) ?? 0) + 1)
         for (const [k, o] of s.objects.entries()) {
           assert.ok(o.x - o.half >= 0 && o.x + o.half <= 1 && o.y - o.half >= 0 && o.y + o.half <= 1, `object ${k} of ${s.seed} leaves the image`)
-          const [lo, hi] = Scene.HALF[o.size]
-          assert.ok(o.half >= lo && o.half <= hi)
+          assert.equal(o.half, Scene.HALF[o.size])
+          for (const t of [o.x - o.half, o.y - o.half]) assert.ok(Math.abs(t * Scene.GRID - Math.round(t * Scene.GRID)) < 1e-9, `object ${k} of ${s.seed} is off the lattice`)
           for (const t of [o.x, o.y]) assert.ok(Math.abs(t - 1 / 3) >= Scene.THIRD_MARGIN && Math.abs(t - 2 / 3) >= Scene.THIRD_MARGIN)
           for (const p of s.objects.slice(k + 1)) assert.ok(Scene.apart(o, p), `objects of ${s.seed} overlap`)
           const t = Scene.touches(o)
