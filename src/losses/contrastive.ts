@@ -8,6 +8,11 @@
  * Pair i is the positive of row i and column i; every other pair is a negative, except pairs whose texts are
  * the same (`groups[i] = groups[j]`, i ≠ j): a duplicate caption is not a wrong answer, so those entries are
  * left out of the softmax (their logit is pushed to −1e9, where exp underflows to exactly 0).
+ *
+ * Hard negatives (NegCLIP, Yuksekgonul et al., ICLR 2023): M extra texts h_k that match no image, e.g. a
+ * caption with one object's shape changed. They join the image→text softmax as M more columns,
+ * L_i→t = mean_i CE([L_i· | exp(s)·⟨u_i, h_·⟩], i), so an image must tell its caption from near misses; the
+ * text→image direction is unchanged.
  */
 import { ops, Tensor } from '../../autograd/index.ts'
 import { maxLogitScale } from './distillation.ts'
@@ -43,8 +48,9 @@ export function duplicateMask(groups: readonly number[]): Tensor | null {
 /**
  * image, text: (N, E) embeddings of N matching pairs; logitScale: s, a scalar tensor.
  * groups: an optional text id per pair (equal ids = identical texts, not negatives of each other).
+ * negatives: optional (M, E) embeddings of texts that describe none of the images.
  */
-export function contrastive(image: Tensor, text: Tensor, logitScale: Tensor, groups?: readonly number[]): Terms {
+export function contrastive(image: Tensor, text: Tensor, logitScale: Tensor, groups?: readonly number[], negatives?: Tensor): Terms {
   const n = image.shape[0]!
   if (text.shape[0] !== n) throw new Error(`contrastive: ${n} images but ${text.shape[0]} texts`)
   if (groups && groups.length !== n) throw new Error(`contrastive: ${groups.length} groups for ${n} pairs`)
@@ -53,7 +59,8 @@ export function contrastive(image: Tensor, text: Tensor, logitScale: Tensor, gro
   const mask = groups ? duplicateMask(groups) : null
   const logits = mask ? ops.add(ops.mul(cosines, scale), mask) : ops.mul(cosines, scale) // (N, N)
   const diagonal = Array.from({ length: n }, (_, i) => i)
-  const imageToText = ops.crossEntropy(logits, diagonal)
+  const rows = negatives ? ops.concat([logits, ops.mul(ops.matmul(normalize(image), normalize(negatives), { transposeB: true }), scale)], 1) : logits // (N, N + M)
+  const imageToText = ops.crossEntropy(rows, diagonal)
   const textToImage = ops.crossEntropy(ops.transpose(logits, [1, 0]), diagonal) // the mask is symmetric
   return { loss: ops.scale(ops.add(imageToText, textToImage), 0.5), imageToText, textToImage, scale }
 }

@@ -18,14 +18,18 @@ const unit = (v: number[]) => v.map((x) => x / norm(v))
 const dot = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i]!, 0)
 const logSumExp = (v: number[]) => { const m = Math.max(...v); return m + Math.log(v.reduce((s, x) => s + Math.exp(x - m), 0)) }
 
-/** (CE over rows + CE over columns) / 2 of exp(min(s, ln 100)) · cos, entries of equal groups off the diagonal left out. */
-const formula = (groups: number[] | undefined) => ([img, txt, s]: F64[]): number => {
-  const u = rows(img!).map(unit), v = rows(txt!).map(unit), n = u.length
+/**
+ * (CE over rows + CE over columns) / 2 of exp(min(s, ln 100)) · cos, entries of equal groups off the diagonal
+ * left out; hard negatives, when given, are extra columns of the row (image→text) softmax only.
+ */
+const formula = (groups: number[] | undefined) => ([img, txt, s, neg]: F64[]): number => {
+  const u = rows(img!).map(unit), v = rows(txt!).map(unit), h = neg ? rows(neg).map(unit) : [], n = u.length
   const scale = Math.exp(Math.min(s!.data[0]!, maxLogitScale))
   const logit = (i: number, j: number) => scale * dot(u[i]!, v[j]!)
   const kept = (i: number, j: number) => i === j || groups === undefined || groups[i] !== groups[j]
   const idx = Array.from({ length: n }, (_, k) => k)
-  const i2t = idx.reduce((acc, i) => acc + logSumExp(idx.filter((j) => kept(i, j)).map((j) => logit(i, j))) - logit(i, i), 0) / n
+  const row = (i: number) => [...idx.filter((j) => kept(i, j)).map((j) => logit(i, j)), ...h.map((hk) => scale * dot(u[i]!, hk))]
+  const i2t = idx.reduce((acc, i) => acc + logSumExp(row(i)) - logit(i, i), 0) / n
   const t2i = idx.reduce((acc, j) => acc + logSumExp(idx.filter((i) => kept(i, j)).map((i) => logit(i, j))) - logit(j, j), 0) / n
   return (i2t + t2i) / 2
 }
@@ -41,15 +45,15 @@ function check(xs: F64[], groups: number[] | undefined) {
   const ts = xs.map((x) => tensor(x.data, x.shape))
   const rounded = ts.map((t) => ({ data: Float64Array.from(t.data), shape: t.shape }))
   const f = formula(groups)
-  const { value, grads } = valueAndGrad(([a, b, s]: Tensor[]) => contrastive(a!, b!, s!, groups).loss)(ts)
+  const { value, grads } = valueAndGrad(([a, b, s, h]: Tensor[]) => contrastive(a!, b!, s!, groups, h).loss)(ts)
   const expected = f(rounded)
   assert.ok(Math.abs(value - expected) <= 1e-5 * Math.max(1, Math.abs(expected)), `value ${value}, Float64 formula ${expected}`)
-  const differentiable = rounded[2]!.data[0]! < maxLogitScale - 1e-3 ? [0, 1, 2] : [0, 1]
+  const differentiable = [0, 1, ...(rounded[2]!.data[0]! < maxLogitScale - 1e-3 ? [2] : []), ...(xs.length > 3 ? [3] : [])]
   for (const i of differentiable) {
     const g = numericGrad(f, rounded, i)
     g.forEach((e, k) => assert.ok(Math.abs(grads[i]!.data[k]! - e) <= 1e-4 + 1e-3 * Math.abs(e), `d/dinput${i}[${k}] = ${grads[i]!.data[k]}, Float64 differences ${e}`))
   }
-  if (differentiable.length === 2) assert.equal(grads[2]!.data[0], 0, 'no gradient through the clamp above ln 100')
+  if (!differentiable.includes(2)) assert.equal(grads[2]!.data[0], 0, 'no gradient through the clamp above ln 100')
 }
 
 /** Pairs of (N, E) embeddings with rows away from zero (the normalisation is not differentiable there). */
@@ -64,6 +68,9 @@ describe('contrastive loss (CLIP, symmetric InfoNCE)', () => {
     onEachBackend(() => fc.assert(fc.property(embeddings, ([a, b, s]) => check([a, b, scalar(s)], undefined)), runs(15))))
   it('leaves pairs with identical texts out of each other\'s negatives', () =>
     onEachBackend(() => fc.assert(fc.property(embeddings, ([a, b, s, groups]) => check([a, b, scalar(s)], groups)), runs(15))))
+  it('takes hard negatives into the image→text softmax only', () =>
+    onEachBackend(() => fc.assert(fc.property(embeddings.chain((x) => fc.tuple(fc.constant(x), fc.integer({ min: 1, max: 3 }).chain((m) => arrayOf([m, x[0].shape[1]!], 2)))).filter(([, h]) => rows(h).every((r) => norm(r) > 0.2)),
+      ([[a, b, s, groups], h]) => check([a, b, scalar(s), h], groups)), runs(15))))
   it('is ln N at the start when every embedding is the same, and the temperature starts at 0.07', () => {
     const n = 6, e = tensor(new Float32Array(n * 3).fill(1), [n, 3])
     const t = contrastive(e, e, tensor([initialLogitScale], []))

@@ -13,9 +13,10 @@ import * as Names from '../../src/haplovl/names.ts'
 import * as Llm from '../../src/parents/llm.ts'
 import { readSafetensors } from '../../src/io/safetensors.ts'
 import type { RunContext } from '../../src/recipe/run.ts'
-import { pretrainTeacher, pretrainLlm, loadTeacher, loadLlm, trainTokenizer, initTeacher, teacherPair, llmRowAt, textConfig, textRow, embedRows } from '../../src/recipe/pretrain.ts'
+import { pretrainTeacher, pretrainLlm, loadTeacher, loadLlm, trainTokenizer, initTeacher, teacherPair, nearMiss, llmRowAt, textConfig, textRow, embedRows } from '../../src/recipe/pretrain.ts'
 import * as TextTower from '../../src/parents/text-tower.ts'
 import * as Scene from '../../src/data/scene.ts'
+import * as Random from '../../src/data/random.ts'
 
 const tokenizer = Tokenizer.train(Language.corpus(60_000), { vocabSize: 300 })
 // micro's vocabulary must hold the tokenizer's: widen it
@@ -158,5 +159,28 @@ describe('parents pre-training (micro)', () => {
     assert.deepEqual(llmRowAt(tokenizer, 5, 7, 1), llmRowAt(tokenizer, 5, 7, 1))
     assert.notDeepEqual(llmRowAt(tokenizer, 5, 7, 1), llmRowAt(tokenizer, 5, 8, 1))
     for (let i = 0; i < 300; i++) assert.equal(Scene.isHeldOutContent(teacherPair(0, 0, i).scene), false)
+  })
+
+  it('pairs every image with a hard negative that changes one binding: a shape, or two objects\' colours', () => {
+    const kinds = new Set<string>()
+    for (let i = 0; i < 200; i++) {
+      const s = Scene.sceneAt('train', i), miss = nearMiss(s, Random.stream(i))
+      const changed = s.objects.flatMap((o, k) => (o.shape !== miss.objects[k]!.shape || o.color !== miss.objects[k]!.color ? [k] : []))
+      assert.deepEqual(miss.objects.map((o) => [o.x, o.y, o.size]), s.objects.map((o) => [o.x, o.y, o.size]), 'places and sizes stay')
+      if (changed.length === 1) {
+        const [k] = changed as [number]
+        assert.notEqual(miss.objects[k]!.shape, s.objects[k]!.shape)
+        assert.equal(miss.objects[k]!.color, s.objects[k]!.color)
+        kinds.add('shape')
+      } else {
+        assert.equal(changed.length, 2, `scene ${i}: ${changed.length} objects changed`)
+        const [a, b] = changed as [number, number]
+        assert.deepEqual([miss.objects[a]!.color, miss.objects[b]!.color], [s.objects[b]!.color, s.objects[a]!.color])
+        kinds.add('colours')
+      }
+      const pair = teacherPair(3, 1, i)
+      assert.notEqual(pair.negative, pair.text)
+    }
+    assert.deepEqual([...kinds].sort(), ['colours', 'shape'])
   })
 })
