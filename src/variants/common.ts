@@ -1,14 +1,15 @@
 /**
  * What the comparison models (LLaVA-1.5, SOLO, HoVLE as tiny configurations) share: validation checks of the
- * LLM part, the stacked-table gather that turns an assembled batch into LLM input embeddings, and the record a
- * training stage is described by.
+ * LLM part, the stacked-table gather that turns an assembled batch into LLM input embeddings, the record a
+ * training stage is described by, and the `init`/`assemble` pair of a model built on the LLM parent alone.
  */
 import { type Either, left, right } from 'fp-ts/lib/Either.js'
 import { ops, type Tensor } from '../../autograd/index.ts'
-import type * as Llm from '../parents/llm.ts'
+import * as Llm from '../parents/llm.ts'
+import * as Random from '../random.ts'
 import type * as AdamW from '../optim/adamw.ts'
 import type * as Presets from '../optim/presets.ts'
-import { type Batch, Kind, type Sample, type SpecialIds } from '../haplovl/sequence.ts'
+import { type Batch, Kind, type Layout, type Sample, type SpecialIds, assemble } from '../haplovl/sequence.ts'
 import * as Generate from '../haplovl/generate.ts'
 import type * as Attention from '../nn/attention.ts'
 
@@ -100,4 +101,18 @@ export function tableGeneration<P extends { readonly llm: { readonly embed: { re
   const generate = (p: P, c: C, prompt: Sample, special: SpecialIds, o: Generate.Options): Either<string, Generate.Generated> =>
     Generate.decodeWith(decoder(p, c, special), prompt, o)
   return { decoder, generate }
+}
+
+/**
+ * `init` and `assemble` of a model whose only parent is the LLM (SOLO, HoVLE): from scratch is `fromParents`
+ * over a randomly initialised LLM, and batches are assembled by the model's sequence layout.
+ */
+export function llmVariant<P, C extends { readonly llm: Llm.Config }>(fromParents: (key: Random.Key, c: C, llm: Llm.Params) => P, layout: (c: C) => Layout) {
+  const init = (key: Random.Key, c: C): P => {
+    const [kl, k] = Random.split(key)
+    return fromParents(k!, c, Llm.init(kl!, c.llm))
+  }
+  const assembleFor = (samples: readonly Sample[], c: C, special: SpecialIds, length?: number): Either<string, Batch> =>
+    assemble(samples, layout(c), special, length)
+  return { init, assemble: assembleFor }
 }

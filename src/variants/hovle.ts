@@ -43,7 +43,7 @@ import * as HaploConfig from '../haplovl/config.ts'
 import * as Sequence from '../haplovl/sequence.ts'
 import * as Generate from '../haplovl/generate.ts'
 import * as Llava from './llava.ts'
-import { type Check, type Stage, firstFailure, inputEmbeddings, llmChecks, positiveInt } from './common.ts'
+import { type Check, type Stage, firstFailure, inputEmbeddings, llmChecks, llmVariant, positiveInt } from './common.ts'
 
 // ---------------------------------------------------------------------------------------------------------------
 // config
@@ -150,17 +150,11 @@ export function fromParents(key: Random.Key, c: Config, llm: Llm.Params): Params
   }
 }
 
-export function init(key: Random.Key, c: Config): Params {
-  const [kl, k] = Random.split(key)
-  return fromParents(k!, c, Llm.init(kl!, c.llm))
-}
+export const { init, assemble } = llmVariant(fromParents, layout)
 
 // ---------------------------------------------------------------------------------------------------------------
 // forward
 // ---------------------------------------------------------------------------------------------------------------
-
-export const assemble = (samples: readonly Sequence.Sample[], c: Config, special: Sequence.SpecialIds, length?: number): Either<string, Sequence.Batch> =>
-  Sequence.assemble(samples, layout(c), special, length)
 
 /** The module's image inputs: (N·G², Cllm), image after image, each in raster order of its token grid. */
 export function imageEmbeddings(e: Embedding, c: Config, images: readonly Float32Array[]): Tensor {

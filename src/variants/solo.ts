@@ -26,7 +26,7 @@ import * as Random from '../random.ts'
 import * as HaploConfig from '../haplovl/config.ts'
 import * as Sequence from '../haplovl/sequence.ts'
 import type * as Generate from '../haplovl/generate.ts'
-import { type Check, type Stage, firstFailure, inputEmbeddings, llmChecks, positiveInt, tableGeneration } from './common.ts'
+import { type Check, type Stage, firstFailure, inputEmbeddings, llmChecks, llmVariant, positiveInt, tableGeneration } from './common.ts'
 
 // ---------------------------------------------------------------------------------------------------------------
 // config
@@ -90,17 +90,11 @@ export function fromParents(key: Random.Key, c: Config, llm: Llm.Params): Params
   }
 }
 
-export function init(key: Random.Key, c: Config): Params {
-  const [kl, k] = Random.split(key)
-  return fromParents(k!, c, Llm.init(kl!, c.llm))
-}
+export const { init, assemble } = llmVariant(fromParents, layout)
 
 // ---------------------------------------------------------------------------------------------------------------
 // forward
 // ---------------------------------------------------------------------------------------------------------------
-
-export const assemble = (samples: readonly Sequence.Sample[], c: Config, special: Sequence.SpecialIds, length?: number): Either<string, Sequence.Batch> =>
-  Sequence.assemble(samples, layout(c), special, length)
 
 export type Output = Generate.Step
 
