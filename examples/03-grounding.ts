@@ -1,9 +1,10 @@
 /**
  * How long does HaploVL take to learn to read the image? Fine-tune a run's model on one question alone —
  * "What color is the <shape>?" about scenes holding a single object — and measure held-out accuracy.
- * The answer needs nothing but the image, so the accuracy tells how far grounding has come (chance: 1 in 9).
- * Measured at tiny from the aligned model of `haplovl pipeline` (runs/tiny/align.safetensors): the loss falls from
- * 7.5 to 0.4 in 60 steps of batch 8 and to 0.01 by step 120; after 200 steps, 40 of 40 held-out scenes are right.
+ * The answer needs nothing but the image, so the accuracy tells how far grounding has come (chance: 1 in 8).
+ * Measured at tiny (on the world before objects moved onto the patch lattice) from the aligned model of
+ * `haplovl pipeline` (runs/tiny/align.safetensors): the loss falls from 7.5 to 0.4 in 60 steps of batch 8 and
+ * to 0.01 by step 120; after 200 steps, 40 of 40 held-out scenes are right.
  *
  * Run: npx tsx examples/03-grounding.ts [RUN_DIR (default runs/tiny)] [FROM: align|stage2 (default align)] [STEPS (default 200)]
  */
