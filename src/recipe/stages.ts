@@ -43,7 +43,8 @@ export interface Schedule {
  * at tiny). Stage 1's losses flatten within ~80 steps; the rest of the time goes to stage 2, where the model
  * learns to read the image. On one question alone (colour of a single object, examples/03-grounding.ts) that
  * takes ~100 steps of batch 8 (held-out 40/40 after 200); colour questions alone over scenes of one to six
- * objects stay at chance after 150 steps, and 240 steps of the six categories leave the model answering from priors.
+ * objects are at chance after 150 steps and at 60% after 400; 240 steps of the six categories leave the model
+ * answering from priors.
  */
 export const schedules: Readonly<Record<'stage1' | 'align' | 'stage2', Schedule>> = {
   stage1: { steps: 60, batch: 8, lrScale: 10 }, // peak lr 1e-3
