@@ -55,11 +55,12 @@ export function contrastive(image: Tensor, text: Tensor, logitScale: Tensor, gro
   if (text.shape[0] !== n) throw new Error(`contrastive: ${n} images but ${text.shape[0]} texts`)
   if (groups && groups.length !== n) throw new Error(`contrastive: ${groups.length} groups for ${n} pairs`)
   const scale = ops.exp(ops.clamp(logitScale, -Infinity, maxLogitScale)) // scalar
-  const cosines = ops.matmul(normalize(image), normalize(text), { transposeB: true }) // (N, N): row i image, column j text
+  const u = normalize(image)
+  const cosines = ops.matmul(u, normalize(text), { transposeB: true }) // (N, N): row i image, column j text
   const mask = groups ? duplicateMask(groups) : null
   const logits = mask ? ops.add(ops.mul(cosines, scale), mask) : ops.mul(cosines, scale) // (N, N)
   const diagonal = Array.from({ length: n }, (_, i) => i)
-  const rows = negatives ? ops.concat([logits, ops.mul(ops.matmul(normalize(image), normalize(negatives), { transposeB: true }), scale)], 1) : logits // (N, N + M)
+  const rows = negatives ? ops.concat([logits, ops.mul(ops.matmul(u, normalize(negatives), { transposeB: true }), scale)], 1) : logits // (N, N + M)
   const imageToText = ops.crossEntropy(rows, diagonal)
   const textToImage = ops.crossEntropy(ops.transpose(logits, [1, 0]), diagonal) // the mask is symmetric
   return { loss: ops.scale(ops.add(imageToText, textToImage), 0.5), imageToText, textToImage, scale }

@@ -218,7 +218,7 @@ export type TeacherBatch = {
   readonly rows: readonly (readonly number[])[]
   /** equal numbers: identical texts (not negatives of each other) */
   readonly groups: readonly number[]
-  /** texts that describe none of the images (hard negatives) */
+  /** texts that describe none of the images (hard negatives), one per pair */
   readonly negatives: readonly (readonly number[])[]
 }
 
@@ -301,7 +301,7 @@ export function teacherLoss(p: Teacher, c: Config, b: TeacherBatch): { loss: Ten
   const image = VisionTower.apply(p.vision, c.vision, b.patches).pooled // (B, E)
   const n = b.rows.length
   const texts = embedRows(p.text, textConfig(c), [...b.rows, ...b.negatives], 8) // (B + M, E)
-  const t = contrastive(image, ops.slice(texts, 0, 0, n), p.logitScale, b.groups, b.negatives.length > 0 ? ops.slice(texts, 0, n, texts.shape[0]!) : undefined)
+  const t = contrastive(image, ops.slice(texts, 0, 0, n), p.logitScale, b.groups, ops.slice(texts, 0, n, texts.shape[0]!))
   return { loss: t.loss, aux: { imageToText: t.imageToText.item(), textToImage: t.textToImage.item(), logitScale: t.scale.item() } }
 }
 
