@@ -138,15 +138,12 @@ export const atEdge = (o: SceneObject): boolean => {
   return t.left || t.right || t.top || t.bottom
 }
 
-/** Gap between bounding boxes: none, boxes may touch (shapes are drawn inside an INSET of their box, so they stay apart). */
-export const GAP = 0
-
 /** Shapes fill this fraction of their bounding box (around its centre): neighbours on the lattice keep ≥ 1 px between them. */
 export const INSET = 0.85
 
-/** Chebyshev separation test of two bounding boxes (with the gap). */
+/** Chebyshev separation test of two bounding boxes: they may touch, not overlap (shapes fill an INSET of their box). */
 export const apart = (a: Pick<SceneObject, 'x' | 'y' | 'half'>, b: Pick<SceneObject, 'x' | 'y' | 'half'>): boolean =>
-  Math.max(Math.abs(a.x - b.x), Math.abs(a.y - b.y)) >= a.half + b.half + GAP
+  Math.max(Math.abs(a.x - b.x), Math.abs(a.y - b.y)) >= a.half + b.half
 
 // -------------------------------------------------------------------------------------------------------------
 // generation
@@ -164,7 +161,7 @@ export interface GenOptions {
 
 /** Per split: the fine-grained split has more small objects and more objects on borders and corners. */
 export const GEN_OPTIONS: Readonly<Record<Split, GenOptions>> = {
-  // on the 8×8 lattice about half the objects touch a border by chance alone
+  // on the 8×8 lattice most objects touch a border by chance alone (71% of the eval split's)
   train: { minObjects: 1, maxObjects: 6, pSmall: 0.5, pEdge: 0 },
   eval: { minObjects: 1, maxObjects: 6, pSmall: 0.5, pEdge: 0 },
   fine: { minObjects: 2, maxObjects: 6, pSmall: 0.75, pEdge: 0.75 },
