@@ -39,17 +39,18 @@ export interface Schedule {
 }
 
 /**
- * Sized so that the whole tiny pipeline fits in 30 minutes on 2 cores (steps take about 2.4 s, 2.6 s and 4.3 s
+ * Sized so that the whole tiny pipeline fits in 30 minutes on 2 cores (steps take about 2.7 s, 2.8 s and 4.8 s
  * at tiny). Stage 1's losses flatten within ~80 steps; the rest of the time goes to stage 2, where the model
  * learns to read the image. On one question alone (colour of a single object, examples/03-grounding.ts) that
  * takes ~100 steps of batch 8 (held-out 40/40 after 200); colour questions alone over scenes of one to six
- * objects are at chance after 150 steps and at 60% after 400; 240 steps of the six categories leave the model
- * answering from priors.
+ * objects are at chance after 150 steps and at 60% after 400; a few hundred steps of the six categories leave
+ * the model answering from priors (also with 8–10 questions per image, scenes of at most two objects for the
+ * first half and twice the learning rate: 240 steps, still at chance).
  */
 export const schedules: Readonly<Record<'stage1' | 'align' | 'stage2', Schedule>> = {
   stage1: { steps: 60, batch: 8, lrScale: 10 }, // peak lr 1e-3
   align: { steps: 30, batch: 8, lrScale: 1 }, // peak lr 1e-3
-  stage2: { steps: 240, batch: 8, lrScale: 50 }, // peak lr 1e-3
+  stage2: { steps: 200, batch: 8, lrScale: 50 }, // peak lr 1e-3
 }
 
 /** The batch of step s: samples made by `make` at indices that depend only on (seed, s, i). */
