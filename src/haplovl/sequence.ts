@@ -89,7 +89,11 @@ function imageRun(l: Layout): { kind: Kind; patch: number }[] {
   return run
 }
 
-export function assemble(samples: readonly Sample[], c: Config | Layout, special: SpecialIds, length?: number): Either<string, Batch> {
+/**
+ * One batch of samples, each row padded to T positions: the longest row rounded up to a multiple of `lengthStep`
+ * (at most maxTokens). A step above 1 lets training meet few distinct sequence lengths.
+ */
+export function assemble(samples: readonly Sample[], c: Config | Layout, special: SpecialIds, lengthStep = 1): Either<string, Batch> {
   if (samples.length === 0) return left('assemble: the batch is empty')
   const l = 'llm' in c ? layoutOf(c) : c
   const run = imageRun(l), size = l.imageSize
@@ -113,9 +117,8 @@ export function assemble(samples: readonly Sample[], c: Config | Layout, special
     rows.push(row)
   }
   const longest = Math.max(...rows.map((r) => r.length))
-  const t = length ?? longest
-  if (longest > t || t > l.maxTokens)
-    return left(`assemble: a sample needs ${longest} positions, more than the ${Math.min(t, l.maxTokens)} allowed (maxTokens ${l.maxTokens})`)
+  if (longest > l.maxTokens) return left(`assemble: a sample needs ${longest} positions, more than maxTokens ${l.maxTokens}`)
+  const t = Math.min(l.maxTokens, Math.ceil(longest / lengthStep) * lengthStep)
   const b = rows.length, n = b * t
   const ids = new Int32Array(n).fill(special.pad), kind = new Uint8Array(n), imageOf = new Int32Array(n).fill(-1), patchOf = new Int32Array(n).fill(-1)
   const targets = new Array<number>(n).fill(-1)

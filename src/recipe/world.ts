@@ -42,11 +42,8 @@ export function modelSample(w: World, segments: readonly Language.Segment[], max
  */
 export const LENGTH_STEP = 32
 
-export function batchOf(w: World, samples: readonly Language.Sample[]): E.Either<string, Batch> {
-  const rows = samples.map((s) => modelSample(w, s.segments))
-  const longest = Math.max(...rows.map((r) => r.reduce((n, g) => n + (g.kind === 'image' ? imageTokens(w.config) : g.ids.length), 0)))
-  return assemble(rows, w.config, specialIds(w), Math.min(w.config.maxTokens, Math.ceil(longest / LENGTH_STEP) * LENGTH_STEP))
-}
+export const batchOf = (w: World, samples: readonly Language.Sample[]): E.Either<string, Batch> =>
+  assemble(samples.map((s) => modelSample(w, s.segments)), w.config, specialIds(w), LENGTH_STEP)
 
 /** Tokens a batch holds (not counting padding). */
 export const tokensIn = (b: Batch): number => b.kind.reduce((n, k) => n + (k === 0 ? 0 : 1), 0)

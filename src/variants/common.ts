@@ -112,7 +112,7 @@ export function llmVariant<P, C extends { readonly llm: Llm.Config }>(fromParent
     const [kl, k] = Random.split(key)
     return fromParents(k!, c, Llm.init(kl!, c.llm))
   }
-  const assembleFor = (samples: readonly Sample[], c: C, special: SpecialIds, length?: number): Either<string, Batch> =>
-    assemble(samples, layout(c), special, length)
+  const assembleFor = (samples: readonly Sample[], c: C, special: SpecialIds, lengthStep?: number): Either<string, Batch> =>
+    assemble(samples, layout(c), special, lengthStep)
   return { init, assemble: assembleFor }
 }

@@ -112,8 +112,8 @@ export function init(key: Random.Key, c: Config): Params {
 // forward
 // ---------------------------------------------------------------------------------------------------------------
 
-export const assemble = (samples: readonly Sequence.Sample[], c: Config, special: Sequence.SpecialIds, length?: number): Either<string, Sequence.Batch> =>
-  Sequence.assemble(samples, layout(c), special, length)
+export const assemble = (samples: readonly Sequence.Sample[], c: Config, special: Sequence.SpecialIds, lengthStep?: number): Either<string, Sequence.Batch> =>
+  Sequence.assemble(samples, layout(c), special, lengthStep)
 
 /** The frozen ViT's layer-`selectLayer` patch features of the batch's images (Nimg, P, Cvit), without a tape; null without images. */
 export function features(p: Params, c: Config, batch: Sequence.Batch): Tensor | null {

@@ -86,6 +86,18 @@ describe('assembly', () => {
     }), runs(30))
   })
 
+  it('pads to the longest row rounded up to a multiple of lengthStep, never past maxTokens', () => {
+    fc.assert(fc.property(fc.array(sample(micro), { minLength: 1, maxLength: 3 }), fc.integer({ min: 1, max: 40 }), (samples, step) => {
+      const result = assemble(samples, micro, special, step)
+      assert.ok(isRight(result))
+      const longest = Math.max(...samples.map((s) => s.reduce((n, seg) => n + (seg.kind === 'text' ? seg.ids.length : imageTokens(micro)), 0)))
+      const t = result.right.t
+      assert.ok(t >= longest && t <= micro.maxTokens, `t ${t} for longest ${longest}`)
+      assert.ok(t % step === 0 || t === micro.maxTokens, `t ${t} is not a multiple of ${step}`)
+      assert.ok(t - longest < step, `t ${t} pads more than one step past ${longest}`)
+    }), runs(30))
+  })
+
   it('refuses empty batches, out-of-vocabulary ids, wrong image sizes and overlong samples, with clear messages', () => {
     const check = (samples: Sample[], pattern: RegExp) => {
       const r = assemble(samples, micro, special)
