@@ -64,14 +64,16 @@ describe('mixed mask', () => {
   })
 })
 
+/** Positions a micro sample takes: its text ids and imageTokens per image. */
+const positions = (s: Sample): number => s.reduce((n, seg) => n + (seg.kind === 'text' ? seg.ids.length : imageTokens(micro)), 0)
+
 describe('assembly', () => {
   it('places each image as a run of imageTokens positions, pads at the right and targets only loss text', () => {
     fc.assert(fc.property(fc.array(sample(micro), { minLength: 1, maxLength: 3 }), (samples) => {
       const result = assemble(samples, micro, special)
       assert.ok(isRight(result))
       const batch = result.right
-      const lengths = samples.map((s) => s.reduce((n, seg) => n + (seg.kind === 'text' ? seg.ids.length : imageTokens(micro)), 0))
-      assert.equal(batch.t, Math.max(...lengths))
+      assert.equal(batch.t, Math.max(...samples.map(positions)))
       assert.equal(batch.images.length, samples.flat().filter((s) => s.kind === 'image').length)
       samples.forEach((sample, s) => {
         const flat = sample.flatMap((seg) => (seg.kind === 'text' ? seg.ids.map((id) => ({ id, loss: seg.loss })) : Array.from({ length: imageTokens(micro) }, () => ({ id: special.image, loss: false }))))
@@ -90,7 +92,7 @@ describe('assembly', () => {
     fc.assert(fc.property(fc.array(sample(micro), { minLength: 1, maxLength: 3 }), fc.integer({ min: 1, max: 40 }), (samples, step) => {
       const result = assemble(samples, micro, special, step)
       assert.ok(isRight(result))
-      const longest = Math.max(...samples.map((s) => s.reduce((n, seg) => n + (seg.kind === 'text' ? seg.ids.length : imageTokens(micro)), 0)))
+      const longest = Math.max(...samples.map(positions))
       const t = result.right.t
       assert.ok(t >= longest && t <= micro.maxTokens, `t ${t} for longest ${longest}`)
       assert.ok(t % step === 0 || t === micro.maxTokens, `t ${t} is not a multiple of ${step}`)
