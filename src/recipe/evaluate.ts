@@ -38,20 +38,18 @@ export function reply(model: Params, w: World, prompt: Sample, o: Omit<GenerateO
 }
 
 /**
- * The model's greedy answers to data prompts. Prompts of one length are decoded together, up to 32 at a time
- * (a batch row computes what the prompt alone would); `onAnswered` hears how many are done.
+ * The model's greedy answers to data prompts. Prompts of one length are decoded together, up to `batch` at a
+ * time (a batch row computes what the prompt alone would); `onAnswered` hears how many are done.
  */
 export function answers(
   model: Params, w: World, prompts: readonly (readonly Language.Segment[])[],
-  o: { readonly maxNewTokens?: number; readonly onAnswered?: (done: number) => void } = {},
+  o: { readonly maxNewTokens?: number; readonly batch?: number; readonly onAnswered?: (done: number) => void } = {},
 ): E.Either<string, string[]> {
   const samples = prompts.map((p) => modelSample(w, p))
+  const length = (s: Sample) => s.reduce((n, g) => n + (g.kind === 'text' ? g.ids.length : imageTokens(w.config)), 0)
   const byLength = new Map<number, number[]>()
-  samples.forEach((s, i) => {
-    const length = s.reduce((n, g) => n + (g.kind === 'text' ? g.ids.length : imageTokens(w.config)), 0)
-    byLength.set(length, [...(byLength.get(length) ?? []), i])
-  })
-  const d = decoder(model, w.config, specialIds(w)), size = 32
+  samples.forEach((s, i) => byLength.set(length(s), [...(byLength.get(length(s)) ?? []), i]))
+  const d = decoder(model, w.config, specialIds(w)), size = o.batch ?? 32
   const out = new Array<string>(prompts.length)
   let done = 0
   for (const members of byLength.values())
