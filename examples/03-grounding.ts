@@ -17,7 +17,7 @@ import * as Tokenizer from '../src/data/tokenizer.ts'
 import type * as Language from '../src/data/language.ts'
 import * as Presets from '../src/optim/presets.ts'
 import * as Key from '../src/random.ts'
-import { answers } from '../src/recipe/evaluate.ts'
+import { answer } from '../src/recipe/evaluate.ts'
 import { loadModel } from '../src/recipe/stages.ts'
 import { batchOf, tokensIn } from '../src/recipe/world.ts'
 import { runStage } from '../src/train/loop.ts'
@@ -63,7 +63,8 @@ const tuned = await runStage({
 if (E.isLeft(tuned)) throw new Error(tuned.left)
 
 const held = singles('eval', 40)
-const said = answers(tuned.right.params, w, held.map(question), { maxNewTokens: 4 })
-if (E.isLeft(said)) throw new Error(said.left)
-const correct = held.filter((s, i) => said.right[i] === s.objects[0]!.color).length
+const correct = held.filter((s) => {
+  const said = answer(tuned.right.params, w, question(s), 4)
+  return E.isRight(said) && said.right === s.objects[0]!.color
+}).length
 console.log(`held-out colour of a single object: ${correct}/${held.length} = ${((100 * correct) / held.length).toFixed(1)}%`)

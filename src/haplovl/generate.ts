@@ -6,12 +6,9 @@
  * every earlier position: its mask row is all zeros. `useCache: false` recomputes the full sequence at every
  * step instead; the two give the same tokens (a test checks it).
  *
- * Greedy decoding also takes several prompts of one assembled length at once (`decodeBatch`): they share
- * positions, so row b of the batch computes exactly what prompt b alone would, in one pass per token for all.
- *
- * The loop knows a model only through a `Decoder`: how to assemble samples, run whole sequences, embed new
- * text tokens, and run embedded tokens through every layer with the caches. HaploVL and the comparison models
- * of src/variants each provide one.
+ * The loop (`decodeWith`) knows a model only through a `Decoder`: how to assemble a sample, run a whole
+ * sequence, embed one new text token, and run embedded tokens through every layer with the caches. HaploVL and
+ * the comparison models of src/variants each provide one.
  */
 import { type Either, left, right, isLeft } from 'fp-ts/lib/Either.js'
 import { ops, noGrad, Tensor } from '../../autograd/index.ts'
@@ -21,7 +18,7 @@ import type * as Attention from '../nn/attention.ts'
 import * as Random from '../random.ts'
 import type { Config } from './config.ts'
 import { type Params, forward, decode } from './model.ts'
-import { type Batch, type Sample, type SpecialIds, Kind, assemble } from './sequence.ts'
+import { type Batch, type Sample, type SpecialIds, assemble } from './sequence.ts'
 
 export interface Options {
   readonly maxNewTokens: number
@@ -65,13 +62,13 @@ export function pick(logits: Float32Array, o: Options, step: number): number {
   return kept[kept.length - 1]!.i
 }
 
-/** The last position's logits row of batch row b of a (B, T, V) tensor. */
-const lastRow = (logits: Tensor, b: number): Float32Array => {
+/** The last position's logits row of a (1, T, V) tensor. */
+const lastRow = (logits: Tensor): Float32Array => {
   const v = logits.shape[2]!, t = logits.shape[1]!
-  return logits.data.slice(((b + 1) * t - 1) * v, (b + 1) * t * v)
+  return logits.data.slice((t - 1) * v, t * v)
 }
 
-/** Logits (B, T, V) of the positions just run, and the KV cache of every layer of the stack. */
+/** Logits (1, T, V) of the positions just run, and the KV cache of every layer of the stack. */
 export interface Step {
   readonly logits: Tensor
   readonly caches: readonly Attention.Cache[]
@@ -79,13 +76,13 @@ export interface Step {
 
 /** What decoding needs of a model. */
 export interface Decoder {
-  /** samples as one batch */
-  readonly assemble: (samples: readonly Sample[]) => Either<string, Batch>
-  /** whole assembled sequences, from scratch */
+  /** one sample as a batch of one */
+  readonly assemble: (sample: Sample) => Either<string, Batch>
+  /** a whole assembled sequence, from scratch */
   readonly forward: (batch: Batch) => Step
-  /** the input embeddings (B, 1, C) of one new text token per row */
-  readonly embedTokens: (ids: readonly number[]) => Tensor
-  /** embedded tokens x (B, T, C) after the cached positions: mask (T, Tk), their global positions */
+  /** the input embedding (1, 1, C) of one new text token */
+  readonly embedToken: (id: number) => Tensor
+  /** embedded tokens x (1, T, C) after the cached positions: mask (T, Tk), their global positions */
   readonly decode: (x: Tensor, mask: Tensor, positions: readonly number[], caches: readonly Attention.Cache[]) => Step
   /** longest sequence the model takes */
   readonly maxTokens: number
@@ -93,59 +90,43 @@ export interface Decoder {
 
 /** Decode from a prompt with any model (greedy or sampled, cached or recomputed). */
 export function decodeWith(d: Decoder, prompt: Sample, o: Options): Either<string, Generated> {
-  const decoded = decodeBatch(d, [prompt], o)
-  return isLeft(decoded) ? decoded : right(decoded.right[0]!)
-}
-
-/**
- * Decoding of prompts that assemble to one length, all rows at once: row b gets what `decodeWith` gives prompt
- * b alone. Rows run until the last one stops (a stopped row's later tokens are dropped). Sampling takes one prompt.
- */
-export function decodeBatch(d: Decoder, prompts: readonly Sample[], o: Options): Either<string, Generated[]> {
-  const sampling = (o.temperature ?? 0) > 0
-  if (sampling && o.key === undefined) return left('generate: sampling needs a key')
-  if (sampling && prompts.length > 1) return left('generate: sampling decodes one prompt at a time')
-  const first = d.assemble(prompts)
+  if ((o.temperature ?? 0) > 0 && o.key === undefined) return left('generate: sampling needs a key')
+  const first = d.assemble(prompt)
   if (isLeft(first)) return first
-  const { b: rows, t } = first.right
-  if (first.right.kind.some((k) => k === Kind.pad)) return left('generate: prompts decoded together must have one length')
   return right(noGrad(() => {
-    const out = prompts.map(() => ({ tokens: [] as number[], logits: [] as Float32Array[] }))
-    const done = new Array<boolean>(rows).fill(false)
-    const fed: number[][] = prompts.map(() => [])
-    let ran = d.forward(first.right)
-    for (let step = 0, length = t; step < o.maxNewTokens; step++, length++) {
-      const next = out.map((g, b) => {
-        const row = lastRow(ran.logits, b), id = pick(row, o, step)
-        done[b] ||= o.stop.includes(id)
-        if (!done[b]) g.tokens.push(id), g.logits.push(row)
-        return id
-      })
-      if (done.every(Boolean) || length + 1 > d.maxTokens) break
-      next.forEach((id, b) => fed[b]!.push(id))
+    const tokens: number[] = [], rows: Float32Array[] = []
+    let out = d.forward(first.right)
+    let length = first.right.t
+    for (let step = 0; step < o.maxNewTokens; step++) {
+      const row = lastRow(out.logits)
+      const next = pick(row, o, step)
+      if (o.stop.includes(next)) break
+      tokens.push(next), rows.push(row)
+      if (length + 1 > d.maxTokens) break
       if (o.useCache ?? true) {
-        // the new tokens alone at position `length`; their mask row (1, length + 1) is all zeros
-        ran = d.decode(d.embedTokens(next), new Tensor(new Float32Array(length + 1), [1, length + 1]), [length], ran.caches)
+        // the new token alone at position `length`; its mask row (1, length + 1) is all zeros
+        out = d.decode(d.embedToken(next), new Tensor(new Float32Array(length + 1), [1, length + 1]), [length], out.caches)
       } else {
-        const again = d.assemble(prompts.map((p, b) => [...p, { kind: 'text' as const, ids: fed[b]!, loss: false }]))
+        const again = d.assemble([...prompt, { kind: 'text', ids: tokens, loss: false }])
         if (isLeft(again)) break
-        ran = d.forward(again.right)
+        out = d.forward(again.right)
       }
+      length++
     }
-    return out
+    return { tokens, logits: rows }
   }))
 }
 
 /** HaploVL's decoder: a new token is W row → text projector → pre-norm, then every layer of both decoders. */
 export const decoder = (p: Params, c: Config, special: SpecialIds): Decoder => ({
-  assemble: (samples) => assemble(samples, c, special),
+  assemble: (sample) => assemble([sample], c, special),
   forward: (batch) => {
     const out = forward(p, c, batch)
     return { logits: out.logits!, caches: out.caches }
   },
-  embedTokens: (ids) => {
-    const x = Norm.layerNorm(p.embed.preNorm, Linear.apply(p.embed.textProjector, ops.gatherRows(p.embed.tokens, ids)), c.vision.eps) // (B, Cpre)
-    return ops.reshape(x, [ids.length, 1, c.vision.width])
+  embedToken: (id) => {
+    const x = Norm.layerNorm(p.embed.preNorm, Linear.apply(p.embed.textProjector, ops.gatherRows(p.embed.tokens, [id])), c.vision.eps) // (1, Cpre)
+    return ops.reshape(x, [1, 1, c.vision.width])
   },
   decode: (x, mask, positions, caches) => {
     const out = decode(p, c, x, mask, positions, { caches })

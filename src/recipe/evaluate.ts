@@ -7,8 +7,7 @@
 import * as E from 'fp-ts/lib/Either.js'
 import * as Language from '../data/language.ts'
 import * as Tokenizer from '../data/tokenizer.ts'
-import { decodeBatch, decoder, generate, type Options as GenerateOptions } from '../haplovl/generate.ts'
-import { imageTokens } from '../haplovl/config.ts'
+import { generate, type Options as GenerateOptions } from '../haplovl/generate.ts'
 import type { Sample } from '../haplovl/sequence.ts'
 import type { Params } from '../haplovl/model.ts'
 import { modelSample, specialIds, type World } from './world.ts'
@@ -37,31 +36,9 @@ export function reply(model: Params, w: World, prompt: Sample, o: Omit<GenerateO
   return E.map((g: { tokens: readonly number[] }) => Tokenizer.decode(w.tokenizer, g.tokens).trim())(generated)
 }
 
-/**
- * The model's greedy answers to data prompts. Prompts of one length are decoded together, up to `batch` at a
- * time (a batch row computes what the prompt alone would); `onAnswered` hears how many are done.
- */
-export function answers(
-  model: Params, w: World, prompts: readonly (readonly Language.Segment[])[],
-  o: { readonly maxNewTokens?: number; readonly batch?: number; readonly onAnswered?: (done: number) => void } = {},
-): E.Either<string, string[]> {
-  const samples = prompts.map((p) => modelSample(w, p))
-  const length = (s: Sample) => s.reduce((n, g) => n + (g.kind === 'text' ? g.ids.length : imageTokens(w.config)), 0)
-  const byLength = new Map<number, number[]>()
-  samples.forEach((s, i) => byLength.set(length(s), [...(byLength.get(length(s)) ?? []), i]))
-  const d = decoder(model, w.config, specialIds(w)), size = o.batch ?? 32
-  const out = new Array<string>(prompts.length)
-  let done = 0
-  for (const members of byLength.values())
-    for (let k = 0; k < members.length; k += size) {
-      const part = members.slice(k, k + size)
-      const decoded = decodeBatch(d, part.map((i) => samples[i]!), { maxNewTokens: o.maxNewTokens ?? 8, stop: [w.tokenizer.special.end] })
-      if (E.isLeft(decoded)) return decoded
-      decoded.right.forEach((g, j) => (out[part[j]!] = Tokenizer.decode(w.tokenizer, g.tokens).trim()))
-      o.onAnswered?.((done += part.length))
-    }
-  return E.right(out)
-}
+/** The model's greedy answer to a data prompt. */
+export const answer = (model: Params, w: World, prompt: readonly Language.Segment[], maxNewTokens = 8): E.Either<string, string> =>
+  reply(model, w, modelSample(w, prompt), { maxNewTokens })
 
 export interface Options {
   /** questions per category and set (default 40) */
@@ -78,19 +55,22 @@ export function evaluate(model: Params, w: World, o: Options = {}): E.Either<str
     { split: 'fine', form: 'open' },
   ] as const
   const total = plan.length * Language.CATEGORIES.length * n
+  let done = 0
   const sets: Record<string, Record<string, Score>> = {}
   const examples: Report['examples'][number][] = []
-  for (const [p, { split, form }] of plan.entries()) {
-    // every category of a set at once, so that prompts of one length batch across categories
-    const items = Language.CATEGORIES.flatMap((category) => Language.evalSet(category, n, { split, form }).map((item) => ({ category, item })))
-    const said = answers(model, w, items.map(({ item }) => item.prompt), { onAnswered: (done) => o.onItem?.(p * items.length + done, total) })
-    if (E.isLeft(said)) return said
+  for (const { split, form } of plan) {
     const scores: Record<string, Score> = {}
     for (const category of Language.CATEGORIES) {
-      const mine = items.flatMap(({ category: c, item }, i) => (c === category ? [{ item, answer: said.right[i]! }] : []))
-      const correct = mine.filter(({ item, answer }) => normalise(answer) === normalise(item.qa.answer)).length
+      let correct = 0
+      for (const item of Language.evalSet(category, n, { split, form })) {
+        const said = answer(model, w, item.prompt)
+        if (E.isLeft(said)) return said
+        if (normalise(said.right) === normalise(item.qa.answer)) correct++
+        if (examples.filter((e) => e.id.startsWith(`${split}/${category}/`)).length < 2 && form === 'open')
+          examples.push({ id: item.id, question: item.qa.question, truth: item.qa.answer, answer: said.right })
+        o.onItem?.(++done, total)
+      }
       scores[category] = { correct, total: n, accuracy: correct / n }
-      if (form === 'open') examples.push(...mine.slice(0, 2).map(({ item, answer }) => ({ id: item.id, question: item.qa.question, truth: item.qa.answer, answer })))
     }
     sets[`${split}/${form}`] = scores
   }

@@ -86,15 +86,15 @@ export interface TableModel<P, C> {
   readonly decode: (p: P, c: C, x: Tensor, mask: Tensor, positions: readonly number[], caches: readonly Attention.Cache[]) => Generate.Step
 }
 
-/** Such a module's `decoder` (a new token is its W row, (B, 1, C) for B rows) and `generate`. */
+/** Such a module's `decoder` (a new token is its W row, (1, 1, C)) and `generate`. */
 export function tableGeneration<P extends { readonly llm: { readonly embed: { readonly weight: Tensor } } }, C extends { readonly maxTokens: number }>(m: TableModel<P, C>) {
   const decoder = (p: P, c: C, special: SpecialIds): Generate.Decoder => {
     const table = p.llm.embed.weight
     return {
-      assemble: (samples) => m.assemble(samples, c, special),
+      assemble: (sample) => m.assemble([sample], c, special),
       forward: (batch) => m.forward(p, c, batch),
       decode: (x, mask, positions, caches) => m.decode(p, c, x, mask, positions, caches),
-      embedTokens: (ids) => ops.reshape(ops.gatherRows(table, ids), [ids.length, 1, table.shape[1]!]),
+      embedToken: (id) => ops.reshape(ops.gatherRows(table, [id]), [1, 1, table.shape[1]!]),
       maxTokens: c.maxTokens,
     }
   }

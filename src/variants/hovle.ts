@@ -281,9 +281,9 @@ export const stages = {
 export const decoder = (p: Params, c: Config, special: Sequence.SpecialIds): Generate.Decoder => {
   const step = (out: Output): Generate.Step => ({ logits: out.logits!, caches: out.caches })
   return {
-    assemble: (samples) => assemble(samples, c, special),
+    assemble: (sample) => assemble([sample], c, special),
     forward: (batch) => step(forward(p, c, batch)),
-    embedTokens: (ids) => ops.reshape(ops.gatherRows(p.embedding.tokens, ids), [ids.length, 1, c.llm.width]),
+    embedToken: (id) => ops.reshape(ops.gatherRows(p.embedding.tokens, [id]), [1, 1, c.llm.width]),
     decode: (x, mask, positions, caches) => step(decode(p, c, x, mask, positions, { caches })),
     maxTokens: c.maxTokens,
   }

@@ -9,7 +9,7 @@ import { micro, imageTokens, type Config } from '../../src/haplovl/config.ts'
 import { assemble, type Sample } from '../../src/haplovl/sequence.ts'
 import { forward, type Params } from '../../src/haplovl/model.ts'
 import { fromParents, fromScratch } from '../../src/haplovl/init.ts'
-import { decodeBatch, decoder, generate } from '../../src/haplovl/generate.ts'
+import { generate } from '../../src/haplovl/generate.ts'
 import * as VisionTower from '../../src/parents/vision-tower.ts'
 import * as Llm from '../../src/parents/llm.ts'
 import { runs } from '../helpers/arbitraries.ts'
@@ -94,29 +94,5 @@ describe('decoding', () => {
     assert.deepEqual(a.right.tokens, u.right.tokens)
     const others = [2, 3, 4, 5].map((s) => generate(params, c, prompt, special, o(s))).map((r) => (isRight(r) ? r.right.tokens.join(',') : ''))
     assert.ok(others.some((t) => t !== a.right.tokens.join(',')), 'different keys should sample differently')
-  })
-  it('decodes prompts of one length together: row b is what prompt b gives alone, whenever each row stops', () =>
-    fc.assert(fc.property(
-      fc.array(fc.tuple(fc.array(fc.integer({ min: 2, max: c.llm.vocab - 1 }), { minLength: 3, maxLength: 3 }), fc.nat(99)), { minLength: 1, maxLength: 3 }),
-      fc.array(fc.integer({ min: 2, max: c.llm.vocab - 1 }), { maxLength: 40 }),
-      fc.boolean(),
-      (rows, stop, useCache) => {
-        const prompts: Sample[] = rows.map(([ids, seed]) => [{ kind: 'text', ids: ids.slice(0, 1), loss: false }, { kind: 'image', pixels: image(seed) }, { kind: 'text', ids: ids.slice(1), loss: false }])
-        const o = { maxNewTokens: 5, stop, useCache }
-        const together = decodeBatch(decoder(params, c, special), prompts, o)
-        assert.ok(isRight(together))
-        prompts.forEach((p, b) => {
-          const alone = generate(params, c, p, special, o)
-          assert.ok(isRight(alone))
-          assert.deepEqual(together.right[b]!.tokens, alone.right.tokens, `row ${b}`)
-          together.right[b]!.logits.forEach((row, i) => row.forEach((v, j) => assert.ok(Math.abs(v - alone.right.logits[i]![j]!) < 1e-4, `row ${b} step ${i} logit ${j}`)))
-        })
-      }), runs(12)))
-  it('refuses to decode prompts of different lengths together, and to sample several at once', () => {
-    const d = decoder(params, c, special), short: Sample = [{ kind: 'text', ids: [4], loss: false }]
-    const mixed = decodeBatch(d, [prompt, short], { maxNewTokens: 2, stop: [] })
-    assert.ok(!isRight(mixed) && /one length/.test(mixed.left))
-    const sampled = decodeBatch(d, [prompt, prompt], { maxNewTokens: 2, stop: [], temperature: 1, key: Random.key(1) })
-    assert.ok(!isRight(sampled) && /one prompt at a time/.test(sampled.left))
   })
 })
