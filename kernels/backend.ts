@@ -49,9 +49,16 @@ function parseBackend(name: string): BackendName {
 
 let current: BackendName = parseBackend(process.env.HAPLOVL_BACKEND ?? 'webasm')
 let gpu: GPU | null = null
-/** Compiled kernels kept per thread; the least recently used is dropped beyond this (sequence lengths vary). */
+/**
+ * Compiled kernels kept per thread; beyond this the least recently used is destroyed (sequence lengths vary).
+ * Destroying matters: gpu.js keeps every kernel it ever made in its instance's list, on webasm each with its
+ * own WebAssembly memory, and a process can reserve only ~13k of those (10 GB of address space apiece).
+ * Merely forgetting a kernel leaks it; a whole pipeline leaked enough that new memories failed to allocate.
+ */
 export const KERNELS_PER_THREAD = 2048
-const cache = new Map<string, (...args: unknown[]) => unknown>() // in order of last use
+let kernelLimit = KERNELS_PER_THREAD
+interface Cached { readonly run: (...args: unknown[]) => unknown; readonly destroy: () => void }
+const cache = new Map<string, Cached>() // in order of last use
 
 export function getBackend(): BackendName {
   return current
@@ -64,8 +71,36 @@ export function setBackend(name: BackendName | string): void {
     throw new Error("backend 'headlessgl' needs the optional 'gl' module and a display (run under xvfb-run)")
   if (next === current) return
   current = next
+  for (const c of cache.values()) c.destroy()
   cache.clear()
   gpu = null
+}
+
+/** Change how many compiled kernels this thread keeps (tests make it small to exercise eviction). */
+export function setKernelLimit(n: number): void {
+  kernelLimit = n
+  evict()
+}
+
+function evict(): void {
+  for (const [id, c] of cache) {
+    if (cache.size <= kernelLimit) break
+    cache.delete(id)
+    c.destroy()
+  }
+}
+
+/** The gpu.js instance's list of the kernels it made (not in its typings). */
+const madeKernels = (): unknown[] => (gpu as unknown as { kernels?: unknown[] } | null)?.kernels ?? []
+
+/** Kernels the gpu.js instance holds (compiled and not yet released). */
+export const liveKernelCount = (): number => madeKernels().length
+
+/** Frees a compiled kernel: its WebAssembly memory (webasm's destroy) and gpu.js's reference to it (every backend). */
+function release(compiled: IKernelRunShortcut): void {
+  compiled.destroy()
+  const list = madeKernels(), at = list.indexOf(compiled.kernel)
+  if (at >= 0) list.splice(at, 1)
 }
 
 function instance(): GPU {
@@ -100,7 +135,7 @@ export function kernel<C extends object>(
   if (hit) {
     cache.delete(id)
     cache.set(id, hit)
-    return hit as (...args: KernelArg[]) => Float32Array
+    return hit.run as (...args: KernelArg[]) => Float32Array
   }
   const compiled: IKernelRunShortcut = instance().createKernel(source as never, {
     precision: 'single',
@@ -125,8 +160,8 @@ export function kernel<C extends object>(
     }
     return flatten(out)
   }
-  cache.set(id, run as (...args: unknown[]) => unknown)
-  if (cache.size > KERNELS_PER_THREAD) cache.delete(cache.keys().next().value!)
+  cache.set(id, { run: run as (...args: unknown[]) => unknown, destroy: () => release(compiled) })
+  evict()
   return run
 }
 

@@ -19,7 +19,7 @@
  * A blocked main thread cannot hear a worker's 'exit' event, and a worker killed outright (out of memory)
  * never reports. So the caller waits at most `workerTimeout` for a reply; a worker that misses it is
  * terminated, replaced on the next call, and its calls are run here instead (same code, same results).
- * Each side keeps at most KERNELS_PER_THREAD compiled kernels (least recently used dropped first), so a
+ * Each side keeps at most KERNELS_PER_THREAD compiled kernels (least recently used destroyed first), so a
  * long run over many sequence lengths does not grow a worker's memory without bound.
  */
 import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads'
@@ -90,7 +90,11 @@ function kernelFor(call) {
   if (run) kernels.delete(call.key)
   else run = gpu.createKernel(call.source, call.settings)
   kernels.set(call.key, run)
-  if (kernels.size > workerData.maxKernels) kernels.delete(kernels.keys().next().value)
+  if (kernels.size > workerData.maxKernels) {
+    const oldest = kernels.keys().next().value
+    kernels.get(oldest).destroy() // see KERNELS_PER_THREAD: forgetting a gpu.js kernel does not free it
+    kernels.delete(oldest)
+  }
   return run
 }
 const state = new Int32Array(workerData.state)

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { setBackend, getBackend, cachedKernelCount, kernel, type KernelThis } from '../../kernels/backend.ts'
+import { setBackend, getBackend, cachedKernelCount, liveKernelCount, setKernelLimit, KERNELS_PER_THREAD, kernel, type KernelThis } from '../../kernels/backend.ts'
 import { onEachBackend } from '../helpers/backends.ts'
 
 function double(this: KernelThis, x: Float32Array): number {
@@ -22,6 +22,19 @@ describe('backend', () => {
       const second = k(Float32Array.of(5, 5, 5))
       assert.deepEqual([...first], [2, 4, 6], backend)
       assert.deepEqual([...second], [10, 10, 10], backend)
+    })
+  })
+  it('destroys the kernels it evicts, so gpu.js holds no more than the cache, and recompiles them on demand', () => {
+    onEachBackend((backend) => {
+      setKernelLimit(3)
+      try {
+        for (let n = 1; n <= 8; n++) kernel('test-double', [n], double, { output: [n] })(new Float32Array(n).fill(n))
+        assert.equal(cachedKernelCount(), 3, backend)
+        assert.equal(liveKernelCount(), 3, `${backend}: kernels gpu.js still holds`)
+        assert.deepEqual([...kernel('test-double', [2], double, { output: [2] })(Float32Array.of(1, 2))], [2, 4], backend)
+      } finally {
+        setKernelLimit(KERNELS_PER_THREAD)
+      }
     })
   })
   it('refuses arrays past 2^24 values, where float32 indices stop being exact', () => {
