@@ -9,7 +9,7 @@
  *
  * Every kernel in this folder takes and returns flat row-major Float32Arrays.
  */
-import { GPU, Input, type IKernelRunShortcut, type IGPUKernelSettings } from 'gpu.js'
+import { GPU, Input, WebAssemblyKernel, type IKernelRunShortcut, type IGPUKernelSettings } from 'gpu.js'
 
 export const backendNames = ['webasm', 'cpu', 'headlessgl'] as const
 export type BackendName = (typeof backendNames)[number]
@@ -20,6 +20,13 @@ const kernelClass: Record<BackendName, string> = {
   cpu: 'CPUKernel',
   headlessgl: 'HeadlessGLKernel',
 }
+
+/**
+ * webasm kernels return their output as the flat Float32Array it already is. gpu.js would first nest it in
+ * rows of views, one view per cell for `returnType: 'Array(n)'`, only for `flatten` below to undo; on the
+ * matmul kernel that cost ~20% of a call with a short reduction. The workers (./threads.ts) do the same.
+ */
+;(WebAssemblyKernel.prototype as unknown as { _shapeOutput: (data: Float32Array) => Float32Array })._shapeOutput = (data) => data
 
 /** Indices inside kernels are float32 (on webasm and GL): exact up to 2^24. Larger arrays are refused. */
 export const maxElements = 2 ** 24
@@ -166,10 +173,11 @@ export function kernel<C extends object>(
 }
 
 /**
- * gpu.js returns nested arrays (rows, and layers of rows) whose leaves are Float32Arrays: one per row for
- * numbers, one per cell for `returnType: 'Array(n)'`. Flatten them row-major, components innermost.
- * webasm's leaves are consecutive views of one fresh buffer that holds exactly the output (the first leaf
- * starts it, the last ends it): return that buffer without copying. Other backends' leaves are copied.
+ * webasm's output arrives flat (see `_shapeOutput` above). The other backends return nested arrays (rows, and
+ * layers of rows) whose leaves are Float32Arrays: one per row for numbers, one per cell for
+ * `returnType: 'Array(n)'`. Flatten them row-major, components innermost; when the leaves are consecutive
+ * views of one buffer that holds exactly the output (the first leaf starts it, the last ends it), return that
+ * buffer without copying.
  */
 function flatten(out: unknown): Float32Array {
   if (out instanceof Float32Array) return out

@@ -82,7 +82,8 @@ export function runHere(calls: readonly Call[]): Float32Array[] {
 // The worker body: plain CommonJS, evaluated as a string (`eval: true`), so it needs no TypeScript loader.
 const WORKER_SOURCE = `
 const { workerData, receiveMessageOnPort } = require('node:worker_threads')
-const { GPU, Input } = require(workerData.gpuPath)
+const { GPU, Input, WebAssemblyKernel } = require(workerData.gpuPath)
+WebAssemblyKernel.prototype._shapeOutput = (data) => data // flat outputs, as in kernels/backend.ts
 const gpu = new GPU({ mode: 'webasm' })
 const kernels = new Map() // in order of last use
 function kernelFor(call) {
