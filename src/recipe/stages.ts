@@ -39,7 +39,7 @@ export interface Schedule {
 }
 
 /**
- * Sized so that the whole tiny pipeline fits in 30 minutes on 2 cores (steps take about 2.6 s, 2.7 s and 4.3 s
+ * Sized so that the whole tiny pipeline fits in 30 minutes on 2 cores (steps take about 2.1 s, 2.3 s and 3.7 s
  * at tiny). Stage 1's losses flatten within ~80 steps; the rest of the time goes to stage 2, where the model
  * learns to read the image. On one question alone (colour of a single object, examples/03-grounding.ts) that
  * takes ~100 steps of batch 8 (held-out 40/40 after 200); colour questions alone over scenes of one to six
