@@ -17,8 +17,7 @@
  *   converted once per read.
  * - The thread grid is [N, ⌈M/4⌉, batch] = (column, row block, batch entry), read directly from
  *   `this.thread.*` in the loop (copies in locals would be floats).
- * - gpu.js returns an Array(4) output as one JavaScript view per cell, which gets expensive past ~64k cells:
- *   a product runs as kernel calls of at most 32k cells (whole batch entries, else row blocks), and large
+ * - A product runs as kernel calls of at most 32k cells (whole batch entries, else row blocks), and large
  *   products spread those calls over worker threads (./threads.ts).
  */
 import { getBackend, type KernelThis } from './backend.ts'
@@ -156,9 +155,9 @@ function unpack(out: Float32Array, flat: Float32Array, d: MatmulDims, p: Part): 
 const THREADED_MIN_MACS = 1 << 20
 
 /**
- * Output cells (4 values each) per kernel call. gpu.js hands an Array(4) result back as one Float32Array
- * view per cell; creating them costs ~30 ns per cell in calls of up to ~64k cells and 80-200 ns per cell
- * beyond (garbage collection of the views), so large products run as several calls of at most this size.
+ * Output cells (4 values each) per kernel call. The cap was set when gpu.js handed an Array(4) result back
+ * as one Float32Array view per cell (~30 ns per cell up to ~64k cells per call, 80-200 ns beyond); webasm
+ * outputs now come back flat (./backend.ts), and whether the cap still pays has not been measured since.
  */
 const CELLS_PER_CALL = 1 << 15
 
