@@ -175,31 +175,18 @@ export function kernel<C extends object>(
 /**
  * webasm's output arrives flat (see `_shapeOutput` above). The other backends return nested arrays (rows, and
  * layers of rows) whose leaves are Float32Arrays: one per row for numbers, one per cell for
- * `returnType: 'Array(n)'`. Flatten them row-major, components innermost; when the leaves are consecutive
- * views of one buffer that holds exactly the output (the first leaf starts it, the last ends it), return that
- * buffer without copying.
+ * `returnType: 'Array(n)'`. Copy the leaves out in order: row-major, components innermost.
  */
 function flatten(out: unknown): Float32Array {
   if (out instanceof Float32Array) return out
-  // the output is a regular nest: its size is the product of the lengths along any path
-  let size = 1, first: unknown = out, last: unknown = out
-  while (!(first instanceof Float32Array)) {
-    const node = first as unknown[], end = last as unknown[]
-    size *= node.length
-    first = node[0]
-    last = end[end.length - 1]
+  const leaves: Float32Array[] = []
+  const collect = (node: unknown): void => {
+    if (node instanceof Float32Array) leaves.push(node)
+    else for (const child of node as unknown[]) collect(child)
   }
-  const head = first, tail = last as Float32Array
-  size *= head.length
-  if (head.byteOffset === 0 && tail.buffer === head.buffer && head.buffer.byteLength === size * 4 &&
-      tail.byteOffset + tail.byteLength === size * 4 && !(head.buffer instanceof SharedArrayBuffer))
-    return new Float32Array(head.buffer, 0, size)
-  const flat = new Float32Array(size)
+  collect(out)
+  const flat = new Float32Array(leaves.reduce((n, leaf) => n + leaf.length, 0))
   let at = 0
-  const copy = (node: unknown): void => {
-    if (node instanceof Float32Array) flat.set(node, at), (at += node.length)
-    else for (const child of node as unknown[]) copy(child)
-  }
-  copy(out)
+  for (const leaf of leaves) flat.set(leaf, at), (at += leaf.length)
   return flat
 }

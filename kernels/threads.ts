@@ -100,12 +100,6 @@ function kernelFor(call) {
 }
 const state = new Int32Array(workerData.state)
 const port = workerData.port
-function flatten(out) {
-  if (out instanceof Float32Array) return out
-  let first = out
-  while (!(first instanceof Float32Array)) first = first[0]
-  return new Float32Array(first.buffer, 0, first.buffer.byteLength / 4)
-}
 // a worker that dies answers -1, so the caller never waits for it forever
 process.on('exit', () => {
   Atomics.store(state, 1, -1)
@@ -128,7 +122,7 @@ for (;;) {
         const data = a.from === undefined ? a.data : outs[a.from]
         return a.dims ? new Input(data, a.dims) : data
       })
-      outs.push(flatten(run(...args)))
+      outs.push(run(...args)) // flat (see _shapeOutput above)
       if (run.kernel.constructor.name !== 'WebAssemblyKernel') throw new Error('worker kernel ran on ' + run.kernel.constructor.name)
     }
     port.postMessage({ outs }, outs.map((out) => out.buffer))
