@@ -583,24 +583,41 @@ export const captionSample = (index: number): Sample => {
   return { kind: 'caption', segments: Tokenizer.renderChat([{ role: 'user', content: user }, { role: 'assistant', content: [caption(scene)] }]) }
 }
 
-/**
- * Image + two to six questions of random categories (30% multiple choice), one answer per turn: like
- * LLaVA's multi-turn conversations, several answers share one image's tokens.
- */
-export const instructionSample = (index: number): Sample => {
-  const rng = Random.stream(Random.hash(TAG.instruction, index))
-  const scene = trainScene(TAG.instruction, index)
+/** What instruction samples ask: categories drawn uniformly (list one twice to weight it), and how many turns. */
+export interface Syllabus {
+  readonly categories: readonly Category[]
+  readonly turns: readonly [min: number, max: number]
+}
+
+/** Every category, two to six questions per image. */
+export const EVERY_CATEGORY: Syllabus = { categories: CATEGORIES, turns: [2, 6] }
+
+/** Up to the syllabus's number of distinct questions about the scene and their answers, as chat turns. */
+const interview = (scene: Scene.Scene, rng: Random.Stream, syllabus: Syllabus): Tokenizer.Turn<SceneImage>[] => {
   const turns: Tokenizer.Turn<SceneImage>[] = []
-  const nTurns = rng.int(2, 6)
+  const nTurns = rng.int(...syllabus.turns)
   const asked = new Set<string>()
   for (let t = 0; t < 16 && turns.length < 2 * nTurns; t++) {
-    const qa = ask(scene, rng.pick(CATEGORIES), rng.u32())
+    const qa = ask(scene, rng.pick(syllabus.categories), rng.u32())
     if (!qa || asked.has(qa.question)) continue
     asked.add(qa.question)
     const content = turns.length === 0 ? [image(scene), qa.question] : [qa.question]
     turns.push({ role: 'user', content }, { role: 'assistant', content: [qa.answer] })
   }
-  return { kind: 'instruction', segments: Tokenizer.renderChat(turns) }
+  return turns
+}
+
+/**
+ * Image + questions of random categories of the syllabus (30% multiple choice), one answer per turn: like
+ * LLaVA's multi-turn conversations, several answers share one image's tokens. A scene that supports none of
+ * the syllabus's questions (no colour question when two objects differ only in colour) gives way to another.
+ */
+export const instructionSample = (index: number, syllabus: Syllabus = EVERY_CATEGORY): Sample => {
+  for (let k = 0; ; k++) {
+    const at = k === 0 ? index : Random.hash(TAG.instruction, index, k) & SCENE_INDEX_MASK
+    const turns = interview(trainScene(TAG.instruction, at), Random.stream(Random.hash(TAG.instruction, at)), syllabus)
+    if (turns.length > 0) return { kind: 'instruction', segments: Tokenizer.renderChat(turns) }
+  }
 }
 
 /** A short passage of two to five facts; every token carries the loss. */

@@ -270,6 +270,27 @@ describe('samples', () => {
     assert.ok(multi > 50)
   })
 
+  it('instruction samples ask only their syllabus, at most its number of turns', () => {
+    const syllabus: Language.Syllabus = { categories: ['color', 'size'], turns: [4, 8] }
+    const kinds = new Set<string>()
+    let long = 0
+    for (let i = 0; i < 200; i++) {
+      const text = Tokenizer.renderChatText(Language.instructionSample(i, syllabus).segments)
+      const questions = [...text.matchAll(/<\|user\|>(?:<\|image\|>)?(.*?)<\|end\|>/g)].map((m) => m[1].replace(/ Options: .*$/, ''))
+      assert.ok(questions.length >= 1 && questions.length <= 8, `${questions.length} turns`)
+      if (questions.length >= 4) long++
+      for (const q of questions) {
+        const kind = /^What color is the /.test(q) ? 'color' : /^Is the .* small or large\?$/.test(q) ? 'size' : 'other'
+        assert.notEqual(kind, 'other', q)
+        kinds.add(kind)
+      }
+    }
+    assert.equal(kinds.size, 2)
+    assert.ok(long > 50, `${long} samples of 4 or more turns`)
+    // some scenes allow no colour question (two objects that differ only in colour): they give way to others
+    for (let i = 0; i < 1000; i++) assert.ok(Language.instructionSample(i, { categories: ['color'], turns: [1, 1] }).segments.length > 0, `sample ${i}`)
+  })
+
   it('interleaved samples put images at varying places, sometimes two', () => {
     const firstImage = new Set<number>()
     let two = 0, none = 0
