@@ -9,7 +9,7 @@ import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import * as E from 'fp-ts/lib/Either.js'
 import type * as Tokenizer from '../data/tokenizer.ts'
-import { trainTokenizer, pretrainTeacher, pretrainLlm, loadTeacher } from './pretrain.ts'
+import { trainTokenizer, pretrainTeacher, pretrainLlm, loadTeacher, loadLlm, type Teacher } from './pretrain.ts'
 import { trainStage1, trainAlign, trainStage2, loadModel, loadStage1, handOn, stage1Key } from './stages.ts'
 import { evaluate, table, type Report } from './evaluate.ts'
 import { retention, type Probed } from './retention.ts'
@@ -17,6 +17,7 @@ import { type RunContext, type Step, pathOf } from './run.ts'
 import { fromParents, fromScratch } from '../haplovl/init.ts'
 import type { Params } from '../haplovl/model.ts'
 import * as Key from '../random.ts'
+import type * as Llm from '../parents/llm.ts'
 
 export interface Phase {
   readonly name: string
@@ -88,12 +89,13 @@ export async function pipeline(ctx: RunContext, o: {
   mkdirSync(ctx.dir, { recursive: true })
   const before = finishedBefore(ctx)
   const phases: Phase[] = []
-  const timed = async <T>(name: Step | 'tokenizer' | 'eval', run: () => Promise<E.Either<string, T>>, describe: (t: T) => Omit<Phase, 'name' | 'seconds'>): Promise<E.Either<string, T>> => {
+  /** Runs a phase; `run` hears whether an earlier run finished it (then its results are on record already). */
+  const timed = async <T>(name: Step | 'tokenizer' | 'eval', run: (finished: boolean) => Promise<E.Either<string, T>>, describe: (t: T) => Omit<Phase, 'name' | 'seconds'>): Promise<E.Either<string, T>> => {
     const existed = name !== 'eval' && existsSync(pathOf(ctx, name))
+    const recorded = existed ? before.find((p) => p.name === name) : undefined
     const started = performance.now()
-    const result = await run()
+    const result = await run(recorded !== undefined)
     if (E.isRight(result)) {
-      const recorded = existed ? before.find((p) => p.name === name) : undefined
       const phase = recorded ?? { name, seconds: (performance.now() - started) / 1000, ...describe(result.right), ...(existed ? { resumed: true as const } : {}) }
       phases.push(phase)
       o.onPhase?.(phase)
@@ -105,9 +107,14 @@ export async function pipeline(ctx: RunContext, o: {
   const tokenizer = await timed('tokenizer', () => trainTokenizer(ctx), (t) => ({ results: { vocabulary: t.vocabSize } }))
   if (E.isLeft(tokenizer)) return tokenizer
   const tok = tokenizer.right
-  const teacher = await timed('teacher', () => pretrainTeacher(ctx, tok), (r) => ({ results: { zeroShot: r.zeroShot } }))
+  // a finished parent is loaded, not probed again: its zero-shot accuracy (perplexity) is in pipeline.json
+  const teacher = await timed<{ readonly params: Teacher; readonly zeroShot?: Record<string, number> }>('teacher',
+    async (finished) => (finished ? E.map((params: Teacher) => ({ params }))(await loadTeacher(ctx.dir, ctx.config)) : pretrainTeacher(ctx, tok)),
+    (r) => ({ results: { zeroShot: r.zeroShot } }))
   if (E.isLeft(teacher) || stopped()) return E.isLeft(teacher) ? teacher : E.right(phases)
-  const llm = await timed('llm', () => pretrainLlm(ctx, tok), (r) => ({ results: { perplexity: r.perplexity, byKind: r.perplexityByKind } }))
+  const llm = await timed<{ readonly params: Llm.Params; readonly perplexity?: number; readonly perplexityByKind?: Record<string, number> }>('llm',
+    async (finished) => (finished ? E.map((params: Llm.Params) => ({ params }))(await loadLlm(ctx.dir, ctx.config)) : pretrainLlm(ctx, tok)),
+    (r) => ({ results: { perplexity: r.perplexity, byKind: r.perplexityByKind } }))
   if (E.isLeft(llm) || stopped()) return E.isLeft(llm) ? llm : E.right(phases)
   const parents = { vision: teacher.right.params.vision, llm: llm.right.params }
   let start: Params
