@@ -120,8 +120,8 @@ export function trainAlign(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, mode
   )
 }
 
-/** A part of stage 2: until which fraction of the steps it lasts, and what its instructions ask. */
-export interface Phase {
+/** A part of stage 2's curriculum: until which fraction of the steps it lasts, and what its instructions ask. */
+export interface Lesson {
   readonly until: number
   readonly syllabus: Language.Syllabus
 }
@@ -136,7 +136,7 @@ export interface Phase {
  * open-ended, of 40): the plain mixture 6; this curriculum 16; colour, size and position sharing the first
  * half 4; colour, then colour and size, then all 8. The lookup forms for one kind of question at a time.
  */
-export const curriculum: readonly Phase[] = [
+export const curriculum: readonly Lesson[] = [
   { until: 0.5, syllabus: { categories: ['color'], turns: [4, 8] } },
   { until: 1, syllabus: { categories: [...Array<Language.Category>(4).fill('color'), ...Language.CATEGORIES], turns: [2, 6] } },
 ]
@@ -146,8 +146,8 @@ export function trainStage2(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, mod
   const w: World = { tokenizer, config: ctx.config }, s = schedules.stage2, steps = ctx.steps ?? s.steps
   const mix = (syllabus: Language.Syllabus) => (i: number): Language.Sample =>
     i % 10 < 8 ? Language.instructionSample(i, syllabus) : i % 10 === 8 ? Language.captionSample(i) : Language.dialogueSample(i)
-  const phases = curriculum.map((p) => ({ end: p.until * steps, batchAt: batches(w, ctx.seed + 2, s.batch, mix(p.syllabus)) }))
-  const batchAt = (step: number): Batch => (phases.find((p) => step < p.end) ?? phases.at(-1)!).batchAt(step)
+  const lessons = curriculum.map((l) => ({ end: l.until * steps, batchAt: batches(w, ctx.seed + 2, s.batch, mix(l.syllabus)) }))
+  const batchAt = (step: number): Batch => (lessons.find((l) => step < l.end) ?? lessons.at(-1)!).batchAt(step)
   return runStage(
     stageOf<Params, undefined>(ctx, 'stage2', s, Presets.stage2, () => true, batchAt, (p, b): Tensor => stage2Loss(p, ctx.config, b)),
     model,
