@@ -12,12 +12,13 @@
  */
 import * as E from 'fp-ts/lib/Either.js'
 import { appendFileSync, mkdirSync } from 'node:fs'
-import type { Tensor } from '../../autograd/index.ts'
+import { ops, type Tensor } from '../../autograd/index.ts'
 import * as Language from '../data/language.ts'
 import * as Random from '../data/random.ts'
 import type * as Tokenizer from '../data/tokenizer.ts'
 import * as Heads from '../haplovl/heads.ts'
 import { fromParents } from '../haplovl/init.ts'
+import type { Config } from '../haplovl/config.ts'
 import type { Params } from '../haplovl/model.ts'
 import * as Names from '../haplovl/names.ts'
 import { stage1Loss, stage2Loss, teacherTargets, type Stage1Params, type Stage1Terms } from '../haplovl/objectives.ts'
@@ -29,7 +30,7 @@ import type * as VisionTower from '../parents/vision-tower.ts'
 import * as Key from '../random.ts'
 import { runStage, type Result, type Stage, type StepRecord } from '../train/loop.ts'
 import { type RunContext, type Step, logOf, pathOf } from './run.ts'
-import { batchOf, tokensIn, type World } from './world.ts'
+import { batchOf, partsOf, targetsIn, tokensIn, type World } from './world.ts'
 
 /** Steps, batch and learning-rate multiplier of each stage at the small scale (the paper's: Tables 8–9). */
 export interface Schedule {
@@ -39,35 +40,47 @@ export interface Schedule {
 }
 
 /**
- * Sized so that the whole tiny pipeline fits in 30 minutes on 2 cores (steps take about 2.1 s, 2.3 s and 4 s
+ * Sized so that the whole tiny pipeline fits in 30 minutes on 2 cores (steps take about 2.1 s, 2.3 s and 3.6 s
  * at tiny). Stage 1's losses flatten within ~80 steps; the rest of the time goes to stage 2, where the model
  * learns to read the image, slowly and only with a curriculum (`curriculum` below).
  */
 export const schedules: Readonly<Record<'stage1' | 'align' | 'stage2', Schedule>> = {
   stage1: { steps: 60, batch: 8, lrScale: 10 }, // peak lr 1e-3
   align: { steps: 30, batch: 8, lrScale: 1 }, // peak lr 1e-3
-  stage2: { steps: 250, batch: 8, lrScale: 50 }, // peak lr 1e-3
+  stage2: { steps: 280, batch: 8, lrScale: 50 }, // peak lr 1e-3
 }
 
-/** The batch of step s: samples made by `make` at indices that depend only on (seed, s, i). */
-const batches = (w: World, seed: number, batch: number, make: (index: number) => Language.Sample) => (s: number): Batch => {
-  const samples = Array.from({ length: batch }, (_, i) => make(Random.hash(seed, s, i) & (2 ** 29 - 1)))
-  const b = batchOf(w, samples)
-  if (E.isLeft(b)) throw new Error(b.left) // samples are cut to fit, so assembly cannot fail on world data
-  return b.right
+/** The samples of step s: made by `make` at indices that depend only on (seed, s, i). */
+const samplesAt = (seed: number, batch: number, make: (index: number) => Language.Sample) => (s: number): Language.Sample[] =>
+  Array.from({ length: batch }, (_, i) => make(Random.hash(seed, s, i) & (2 ** 29 - 1)))
+
+/** Samples are cut to fit, so assembly cannot fail on world data. */
+const orThrow = <A>(e: E.Either<string, A>): A => {
+  if (E.isLeft(e)) throw new Error(e.left)
+  return e.right
+}
+
+const batches = (w: World, seed: number, batch: number, make: (index: number) => Language.Sample) => (s: number): Batch =>
+  orThrow(batchOf(w, samplesAt(seed, batch, make)(s)))
+
+/** Next-token loss over a batch given in parts: the mean over all their targets, as one batch would give it. */
+export const partsLoss = (p: Params, c: Config, parts: readonly Batch[]): Tensor => {
+  const n = parts.map(targetsIn), total = n.reduce((a, b) => a + b, 0)
+  return parts.flatMap((b, k) => (n[k]! > 0 ? [ops.scale(stage2Loss(p, c, b), n[k]! / total)] : [])).reduce((a, b) => ops.add(a, b))
 }
 
 /** Everything a stage of the recipe needs besides its parameters. */
-function stageOf<P extends Stage1Params | Params, A>(
+function stageOf<P extends Stage1Params | Params, A, B extends Batch | readonly Batch[] = Batch>(
   ctx: RunContext, step: Step, s: Schedule, preset: Presets.Preset, trainable: (path: string) => boolean,
-  batchAt: (step: number) => Batch, loss: Stage<P, Batch, A>['loss'],
-): Stage<P, Batch, A> {
+  batchAt: (step: number) => B, loss: Stage<P, B, A>['loss'],
+): Stage<P, B, A> {
   const steps = ctx.steps ?? s.steps
   const run = Presets.scaleToRun(preset, { steps, batch: s.batch, lrScale: s.lrScale })
   mkdirSync(ctx.dir, { recursive: true })
   const log = logOf(ctx, step)
   return {
-    name: step, steps, hyper: Presets.hyperAt(run), trainable, clipNorm: 1, batchAt, tokensOf: tokensIn, loss,
+    name: step, steps, hyper: Presets.hyperAt(run), trainable, clipNorm: 1, batchAt, loss,
+    tokensOf: (b: B) => ([] as Batch[]).concat(b).reduce((n, part) => n + tokensIn(part), 0), // a batch, or its parts
     checkpoint: { path: pathOf(ctx, step), every: 50, names: Names.haplovl, metadata: { config: ctx.config, seed: ctx.seed, schedule: s } },
     onStep: (r: StepRecord<A>) => {
       appendFileSync(log, `${JSON.stringify(r)}\n`)
@@ -146,10 +159,10 @@ export function trainStage2(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, mod
   const w: World = { tokenizer, config: ctx.config }, s = schedules.stage2, steps = ctx.steps ?? s.steps
   const mix = (syllabus: Language.Syllabus) => (i: number): Language.Sample =>
     i % 10 < 8 ? Language.instructionSample(i, syllabus) : i % 10 === 8 ? Language.captionSample(i) : Language.dialogueSample(i)
-  const lessons = curriculum.map((l) => ({ end: l.until * steps, batchAt: batches(w, ctx.seed + 2, s.batch, mix(l.syllabus)) }))
-  const batchAt = (step: number): Batch => (lessons.find((l) => step < l.end) ?? lessons.at(-1)!).batchAt(step)
+  const lessons = curriculum.map((l) => ({ end: l.until * steps, samplesAt: samplesAt(ctx.seed + 2, s.batch, mix(l.syllabus)) }))
+  const batchAt = (step: number): Batch[] => orThrow(partsOf(w, (lessons.find((l) => step < l.end) ?? lessons.at(-1)!).samplesAt(step), 2))
   return runStage(
-    stageOf<Params, undefined>(ctx, 'stage2', s, Presets.stage2, () => true, batchAt, (p, b): Tensor => stage2Loss(p, ctx.config, b)),
+    stageOf<Params, undefined, readonly Batch[]>(ctx, 'stage2', s, Presets.stage2, () => true, batchAt, (p, b) => partsLoss(p, ctx.config, b)),
     model,
   )
 }

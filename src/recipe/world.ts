@@ -45,5 +45,23 @@ export const LENGTH_STEP = 32
 export const batchOf = (w: World, samples: readonly Language.Sample[]): E.Either<string, Batch> =>
   assemble(samples.map((s) => modelSample(w, s.segments)), w.config, specialIds(w), LENGTH_STEP)
 
+/**
+ * The samples as `parts` batches of similar lengths: sorted by length, cut into equal groups, each padded to its
+ * own longest. One batch pads every row to the longest sample; stage 2's samples (one image and one to eight
+ * questions, or a caption, or a text dialogue) vary so much that a third of its positions were padding, and
+ * attention pays for padding squared. In two parts a stage-2 step computes ~15% fewer positions.
+ */
+export function partsOf(w: World, samples: readonly Language.Sample[], parts: number): E.Either<string, Batch[]> {
+  const rows = samples.map((s) => modelSample(w, s.segments))
+  const length = (row: Sample): number => row.reduce((n, g) => n + (g.kind === 'image' ? imageTokens(w.config) : g.ids.length), 0)
+  const sorted = rows.slice().sort((a, b) => length(a) - length(b))
+  const size = Math.ceil(sorted.length / parts)
+  const groups = Array.from({ length: Math.ceil(sorted.length / size) }, (_, k) => sorted.slice(k * size, (k + 1) * size))
+  return E.sequenceArray(groups.map((g) => assemble(g, w.config, specialIds(w), LENGTH_STEP))) as E.Either<string, Batch[]>
+}
+
 /** Tokens a batch holds (not counting padding). */
 export const tokensIn = (b: Batch): number => b.kind.reduce((n, k) => n + (k === 0 ? 0 : 1), 0)
+
+/** Positions that carry a next-token target. */
+export const targetsIn = (b: Batch): number => b.targets.reduce((n, t) => n + (t >= 0 ? 1 : 0), 0)

@@ -12,7 +12,11 @@ import * as Key from '../../src/random.ts'
 import { micro } from '../../src/haplovl/config.ts'
 import * as VisionTower from '../../src/parents/vision-tower.ts'
 import * as Llm from '../../src/parents/llm.ts'
-import { trainStage1, trainAlign, trainStage2, loadModel, handOn } from '../../src/recipe/stages.ts'
+import { trainStage1, trainAlign, trainStage2, loadModel, handOn, partsLoss } from '../../src/recipe/stages.ts'
+import { batchOf, partsOf, tokensIn } from '../../src/recipe/world.ts'
+import { fromScratch } from '../../src/haplovl/init.ts'
+import { stage2Loss } from '../../src/haplovl/objectives.ts'
+import { valueAndGrad } from '../../autograd/index.ts'
 
 describe('recipe stages (micro)', () => {
   it('stage 1, alignment and stage 2 run in order, log JSON lines, checkpoint, and stage 1 freezes W', async () => {
@@ -49,5 +53,27 @@ describe('recipe stages (micro)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+
+  it('stage 2\'s batch in parts of similar lengths has the loss and the gradients of one batch, with less padding', () => {
+    const tokenizer = Tokenizer.train(Language.corpus(30_000), { vocabSize: 300 })
+    const config = { ...micro, llm: { ...micro.llm, vocab: tokenizer.vocabSize }, maxTokens: 128 }
+    const w = { tokenizer, config }
+    const samples = [Language.instructionSample(3), Language.dialogueSample(4), Language.captionSample(5), Language.instructionSample(6, { categories: ['color'], turns: [5, 6] }), Language.dialogueSample(7)]
+    const one = batchOf(w, samples), parts = partsOf(w, samples, 2)
+    assert.ok(E.isRight(one) && E.isRight(parts))
+    assert.deepEqual(parts.right.map((b) => b.b), [3, 2])
+    assert.ok(parts.right[0]!.t <= parts.right[1]!.t, 'the shorter samples come first')
+    assert.ok(parts.right.reduce((n, b) => n + b.b * b.t, 0) < one.right.b * one.right.t, 'less padding')
+    assert.equal(parts.right.reduce((n, b) => n + tokensIn(b), 0), tokensIn(one.right))
+    const params = fromScratch(Key.key(2), config)
+    const whole = valueAndGrad((p: typeof params) => stage2Loss(p, config, one.right))(params)
+    const split = valueAndGrad((p: typeof params) => partsLoss(p, config, parts.right))(params)
+    assert.ok(Math.abs(whole.value - split.value) < 1e-5 * Math.abs(whole.value), `${whole.value} vs ${split.value}`)
+    const [a, b] = [leaves(whole.grads), leaves(split.grads)]
+    a.forEach((g, i) => {
+      const x = g.toFloat32Array(), y = b[i]!.toFloat32Array(), scale = Math.max(1e-6, ...x.map(Math.abs))
+      x.forEach((v, j) => assert.ok(Math.abs(v - y[j]!) <= 1e-4 * scale, `gradient ${i}[${j}]: ${v} vs ${y[j]}`))
+    })
   })
 })
