@@ -40,7 +40,7 @@ export interface Schedule {
 }
 
 /**
- * Sized so that the whole tiny pipeline fits in 30 minutes on 2 cores (steps take about 2.1 s, 2.3 s and 3.6 s
+ * Sized so that the whole tiny pipeline fits in 30 minutes on 2 cores (steps take about 2.1 s, 2.3 s and 3.4 s
  * at tiny). Stage 1's losses flatten within ~80 steps; the rest of the time goes to stage 2, where the model
  * learns to read the image, slowly and only with a curriculum (`curriculum` below).
  */
