@@ -84,7 +84,7 @@ export function embed(p: Embed, c: Config, batch: Batch): Tensor {
 export interface Options {
   /** stop after the pre-decoder (stage 1 needs nothing else) */
   readonly preDecoderOnly?: boolean
-  /** return each pre-decoder layer's attention weights (B, H, T, T) */
+  /** return each layer's attention weights (B, H, T, T), pre-decoder then post-decoder (as `caches`) */
   readonly withAttention?: boolean
   /** KV caches from an earlier call, one per layer of the whole stack (pre then post), for decoding */
   readonly caches?: readonly Attention.Cache[]
@@ -112,9 +112,9 @@ export function decode(p: Params, c: Config, x: Tensor, mask: Tensor, positions:
   const withAttention = o.withAttention ? { attention } : {}
   if (o.preDecoderOnly) return { preHidden, caches, ...withAttention }
   const post = Llm.decode(p.postDecoder, c.llm, Linear.apply(p.connector, preHidden), {
-    mask, positions, ...(o.caches ? { caches: o.caches.slice(p.preDecoder.length) } : {}),
+    mask, positions, ...(o.caches ? { caches: o.caches.slice(p.preDecoder.length) } : {}), withWeights: o.withAttention ?? false,
   })
-  return { preHidden, logits: post.logits, caches: [...caches, ...post.caches], ...withAttention }
+  return { preHidden, logits: post.logits, caches: [...caches, ...post.caches], ...(o.withAttention ? { attention: [...attention, ...post.weights!] } : {}) }
 }
 
 /** The whole model on an assembled batch. */

@@ -50,16 +50,20 @@ export function init(key: Random.Key, c: Config): Params {
 }
 
 /** Run the blocks, final norm and head over embeddings x (B, T, C) with the given mask and positions. */
-export function decode(p: Decoder, c: Config, x: Tensor, ctx: { readonly mask: Tensor; readonly positions: readonly number[]; readonly caches?: readonly Attention.Cache[] }): { logits: Tensor; caches: Attention.Cache[] } {
-  const caches: Attention.Cache[] = []
+export function decode(
+  p: Decoder, c: Config, x: Tensor,
+  ctx: { readonly mask: Tensor; readonly positions: readonly number[]; readonly caches?: readonly Attention.Cache[]; readonly withWeights?: boolean },
+): { logits: Tensor; caches: Attention.Cache[]; weights?: Tensor[] } {
+  const caches: Attention.Cache[] = [], weights: Tensor[] = []
   let h = x
   p.blocks.forEach((block, l) => {
     const cache = ctx.caches?.[l]
-    const out = LlamaBlock.apply(block, blockConfig(c), h, { mask: ctx.mask, positions: ctx.positions, ...(cache ? { cache } : {}) })
+    const out = LlamaBlock.apply(block, blockConfig(c), h, { mask: ctx.mask, positions: ctx.positions, ...(cache ? { cache } : {}), withWeights: ctx.withWeights ?? false })
     caches.push(out.cache)
+    if (out.weights) weights.push(out.weights)
     h = out.out
   })
-  return { logits: Linear.apply(p.lmHead, Norm.rmsNorm(p.norm, h, c.eps)), caches }
+  return { logits: Linear.apply(p.lmHead, Norm.rmsNorm(p.norm, h, c.eps)), caches, ...(ctx.withWeights ? { weights } : {}) }
 }
 
 /** Token ids (B rows of T) → logits (B, T, V), causal. */

@@ -37,6 +37,24 @@ describe('HaploVL forward', () => {
     assert.ok(out.logits!.data.every(Number.isFinite))
   })
 
+  it('returns the attention of every layer, pre- then post-decoder, each row a distribution over what the mask allows', () => {
+    const batch = assemble([[{ kind: 'text', ids: [4, 5], loss: false }, { kind: 'image', pixels: image(1) }, { kind: 'text', ids: [6, 8], loss: false }]], c, special)
+    assert.ok(isRight(batch))
+    const b = batch.right, t = b.t
+    const out = noGrad(() => forward(params, c, b, { withAttention: true }))
+    assert.equal(out.attention!.length, c.vision.layers + c.llm.layers)
+    out.attention!.forEach((a, l) => {
+      const heads = l < c.vision.layers ? c.vision.heads : c.llm.heads
+      assert.deepEqual(a.shape, [1, heads, t, t])
+      for (let h = 0; h < heads; h++)
+        for (let i = 0; i < t; i++) {
+          const row = a.data.subarray((h * t + i) * t, (h * t + i + 1) * t)
+          assert.ok(Math.abs(row.reduce((s, v) => s + v, 0) - 1) < 1e-5, `layer ${l} head ${h} row ${i} sums to 1`)
+          row.forEach((v, j) => { if (b.mask.data[i * t + j] === -Infinity) assert.equal(v, 0, `layer ${l}: query ${i} must not see key ${j}`) })
+        }
+    })
+  })
+
   it('changing a text token never changes any output before it', () => {
     fc.assert(fc.property(fc.array(fc.integer({ min: 2, max: c.llm.vocab - 1 }), { minLength: 2, maxLength: 6 }), fc.nat(), fc.integer({ min: 2, max: c.llm.vocab - 1 }), fc.boolean(), (ids, at, replacement, withImage) => {
       const p = at % ids.length
