@@ -3,9 +3,15 @@
  * colour, position, count, existence, size and compositional reasoning), open-ended and multiple-choice,
  * plus the fine-grained set (small objects, objects on edges and in corners). Answers are decoded greedily
  * and compared after normalisation (case, surrounding spaces and a final full stop are ignored).
+ *
+ * Beside the categories, the lookup readout tells reading from finding: colour questions about scenes of two
+ * differently coloured objects, and whether each answer names the asked object's colour, the other's, or
+ * neither. A model that reads colours but does not find the named object splits its answers between the two.
  */
 import * as E from 'fp-ts/lib/Either.js'
 import * as Language from '../data/language.ts'
+import * as Random from '../data/random.ts'
+import * as Scene from '../data/scene.ts'
 import * as Tokenizer from '../data/tokenizer.ts'
 import { generate, type Options as GenerateOptions } from '../haplovl/generate.ts'
 import type { Sample } from '../haplovl/sequence.ts'
@@ -24,8 +30,16 @@ export interface Report {
   /** a few answers per set, for reading */
   readonly examples: readonly { readonly id: string; readonly question: string; readonly truth: string; readonly answer: string }[]
   readonly seconds: number
+  /** colour answers about two-object scenes: the asked object's colour, the other object's, or neither */
+  readonly lookup: Lookup
   /** the teacher's zero-shot retention probe (retention.ts): readout → probe → accuracy */
   readonly retention?: Readonly<Record<string, Readonly<Record<string, number>>>>
+}
+
+export interface Lookup {
+  readonly target: number
+  readonly other: number
+  readonly neither: number
 }
 
 export const normalise = (s: string): string => s.trim().toLowerCase().replace(/\.$/, '').trim()
@@ -54,7 +68,7 @@ export function evaluate(model: Params, w: World, o: Options = {}): E.Either<str
     { split: 'eval', form: 'choice' },
     { split: 'fine', form: 'open' },
   ] as const
-  const total = plan.length * Language.CATEGORIES.length * n
+  const total = (plan.length * Language.CATEGORIES.length + 1) * n // the categories, then the lookup readout
   let done = 0
   const sets: Record<string, Record<string, Score>> = {}
   const examples: Report['examples'][number][] = []
@@ -73,18 +87,47 @@ export function evaluate(model: Params, w: World, o: Options = {}): E.Either<str
     }
     sets[`${split}/${form}`] = scores
   }
-  return E.right({ sets, examples, seconds: (performance.now() - started) / 1000 })
+  return E.map((lookup: Lookup) => ({ sets, examples, lookup, seconds: (performance.now() - started) / 1000 }))(lookupReadout(model, w, n, () => o.onItem?.(++done, total)))
+}
+
+/** Colour questions about the first n held-out scenes of two differently coloured objects, with the other object's colour. */
+export function lookupItems(n: number): { readonly scene: Scene.Scene; readonly qa: Language.QA; readonly otherColor: Scene.Color }[] {
+  const items = []
+  for (let i = 0; items.length < n; i++) {
+    const scene = Scene.sceneAt('eval', i), [a, b] = scene.objects
+    if (scene.objects.length !== 2 || a!.color === b!.color) continue
+    const qa = Language.ask(scene, 'color', Random.hash(905, i), { form: 'open' })
+    if (qa) items.push({ scene, qa, otherColor: qa.answer === a!.color ? b!.color : a!.color })
+  }
+  return items
+}
+
+/** The lookup readout: how the model's answers to `lookupItems(n)` split. */
+export function lookupReadout(model: Params, w: World, n: number, onItem?: () => void): E.Either<string, Lookup> {
+  const counts = { target: 0, other: 0, neither: 0 }
+  for (const { scene, qa, otherColor } of lookupItems(n)) {
+    const said = answer(model, w, Language.prompt(scene, qa.question))
+    if (E.isLeft(said)) return said
+    const colour = normalise(said.right)
+    counts[colour === qa.answer ? 'target' : colour === otherColor ? 'other' : 'neither']++
+    onItem?.()
+  }
+  return E.right(counts)
 }
 
 /** The retention probes the table shows (the report holds them all). */
 const retentionColumns = ['size-color-shape', 'color', 'shape', 'size']
 
-/** Markdown tables of a report: one row per category, one column per set; then the retention probe, if any. */
+/** Markdown tables of a report: one row per category, one column per set; the lookup readout; the retention probe, if any. */
 export function table(r: Report): string {
   const percent = (x: number) => `${(100 * x).toFixed(1)}%`
   const sets = Object.keys(r.sets)
   const rows = Language.CATEGORIES.map((c) => `| ${c} | ${sets.map((s) => percent(r.sets[s]![c]!.accuracy)).join(' | ')} |`)
-  const categories = [`| category | ${sets.join(' | ')} |`, `| --- | ${sets.map(() => '---:').join(' | ')} |`, ...rows]
+  const { target, other, neither } = r.lookup
+  const categories = [
+    `| category | ${sets.join(' | ')} |`, `| --- | ${sets.map(() => '---:').join(' | ')} |`, ...rows, '',
+    `Lookup (colour questions about two objects): the asked object's colour ${target}, the other object's ${other}, neither ${neither}, of ${target + other + neither}`,
+  ]
   if (!r.retention) return categories.join('\n')
   return [
     ...categories, '', 'Zero-shot retention (teacher readout)', '',

@@ -21,7 +21,8 @@ describe('pipeline (micro)', () => {
       const stage2Lines = () => readFileSync(join(dir, 'stage2.jsonl'), 'utf8').trim().split('\n').length
       assert.equal(stage2Lines(), 2)
       // the retention probe: the teacher, the stage-1 model with its vision head and without, the final model
-      const report = JSON.parse(readFileSync(join(dir, files.eval), 'utf8')) as { retention?: Record<string, Record<string, number>> }
+      const report = JSON.parse(readFileSync(join(dir, files.eval), 'utf8')) as { retention?: Record<string, Record<string, number>>; lookup: Record<string, number> }
+      assert.equal(report.lookup.target! + report.lookup.other! + report.lookup.neither!, 1, 'the lookup readout asks as many questions as each category')
       assert.deepEqual(Object.keys(report.retention ?? {}), ['teacher', 'stage1 (vision head)', 'stage1 pre-decoder (direct)', 'stage2 pre-decoder (direct)'])
       const again = await pipeline(ctx, { perCategory: 1 })
       assert.ok(E.isRight(again), E.isLeft(again) ? again.left : '')
