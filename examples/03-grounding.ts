@@ -19,7 +19,8 @@ import * as Presets from '../src/optim/presets.ts'
 import * as Key from '../src/random.ts'
 import { answer } from '../src/recipe/evaluate.ts'
 import { loadModel } from '../src/recipe/stages.ts'
-import { batchOf, tokensIn } from '../src/recipe/world.ts'
+import { batchOf, specialIds, tokensIn, worldOf } from '../src/recipe/world.ts'
+import { decoder } from '../src/haplovl/generate.ts'
 import { runStage } from '../src/train/loop.ts'
 
 const [dir = 'runs/tiny', from = 'align', stepsText = '200'] = process.argv.slice(2)
@@ -31,7 +32,7 @@ if (E.isLeft(tokenizer)) throw new Error(tokenizer.left)
 const ctx = { dir, config: tiny, seed: 0 }
 const initial = await loadModel(ctx, from, fromScratch(Key.key(0), tiny))
 if (E.isLeft(initial)) throw new Error(initial.left)
-const w = { tokenizer: tokenizer.right, config: tiny }
+const w = worldOf(tokenizer.right, tiny)
 
 /** The first n scenes of a split that hold exactly one object. */
 const singles = (split: Scene.Split, n: number): Scene.Scene[] => {
@@ -64,7 +65,7 @@ if (E.isLeft(tuned)) throw new Error(tuned.left)
 
 const held = singles('eval', 40)
 const correct = held.filter((s) => {
-  const said = answer(tuned.right.params, w, question(s), 4)
+  const said = answer(decoder(tuned.right.params, tiny, specialIds(w)), w, question(s), 4)
   return E.isRight(said) && said.right === s.objects[0]!.color
 }).length
 console.log(`held-out colour of a single object: ${correct}/${held.length} = ${((100 * correct) / held.length).toFixed(1)}%`)

@@ -111,6 +111,20 @@ export const commands: Readonly<Record<string, Command>> = {
     positionals: [0, 1],
     run: async (a) => (await import('./plot.ts')).plot(a),
   },
+  compare: {
+    summary: 'the paper\'s comparison: a LLaVA-style model from the run\'s own parents, trained on the same data, asked the same questions',
+    usage: 'haplovl compare llava [--steps N] [--questions N]',
+    notes: [
+      'Needs the run\'s tokenizer, teacher and LLM (haplovl pipeline makes them); writes <run>/llava/ (checkpoints, eval.json, eval.md).',
+      'With the run\'s own eval.json, prints both models side by side (also in <run>/llava/compare.md). Resumes like the pipeline.',
+    ],
+    flags: {
+      questions: { kind: 'int', value: 'N', min: 1, max: 10000, help: 'questions per category in each evaluation set (default 40)' },
+    },
+    positionals: [1, 1],
+    targets: ['llava'],
+    run: async (a) => (await import('./recipe.ts')).compare(a),
+  },
   pipeline: {
     summary: 'the whole recipe: tokenizer, parents, stage 1, alignment, stage 2, evaluation, plots',
     usage: 'haplovl pipeline [--steps N] [--questions N] [--without-stage1]',

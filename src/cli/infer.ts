@@ -22,6 +22,7 @@ import { decode as decodeSafetensors } from '../io/safetensors.ts'
 import * as Random from '../random.ts'
 import { files } from '../recipe/run.ts'
 import { reply } from '../recipe/evaluate.ts'
+import { decoder } from '../haplovl/generate.ts'
 import { specialIds } from '../recipe/world.ts'
 import * as Attention from '../plot/attention.ts'
 import type { Invocation, Outcome } from './invocation.ts'
@@ -132,7 +133,7 @@ export interface AskOptions {
 
 /** The model's answer, decoded up to its end-of-turn token. */
 export function answer(m: Model, p: Prompt, o: AskOptions): E.Either<string, string> {
-  return reply(m.params, m, p.sample, { maxNewTokens: o.maxTokens, temperature: o.temperature, topP: o.topP, key: Random.key(o.seed) })
+  return reply(decoder(m.params, m.config, specialIds(m)), m.tokenizer, p.sample, { maxNewTokens: o.maxTokens, temperature: o.temperature, topP: o.topP, key: Random.key(o.seed) })
 }
 
 // ---------------------------------------------------------------------------------------------------------------

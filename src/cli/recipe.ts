@@ -4,12 +4,13 @@
  * of the steps before it in the run directory: the tokenizer, the parents, the previous stage's checkpoint.
  */
 import * as E from 'fp-ts/lib/Either.js'
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as Tokenizer from '../data/tokenizer.ts'
 import { fromScratch } from '../haplovl/init.ts'
 import * as Random from '../random.ts'
-import { table } from '../recipe/evaluate.ts'
+import { table, type Report } from '../recipe/evaluate.ts'
+import { compareLlava, haplovlReport, llavaDir, sideBySide } from '../recipe/compare.ts'
 import { evaluateRun, pipeline as runPipeline, type Phase } from '../recipe/pipeline.ts'
 import * as Pretrain from '../recipe/pretrain.ts'
 import type { RunContext } from '../recipe/run.ts'
@@ -124,6 +125,27 @@ export function evaluate(a: Invocation): Outcome {
   }, (report) => {
     a.io.out(table(report))
     a.io.out(`wrote ${pathOf({ dir: a.dir } as RunContext, 'eval')}`)
+  })
+}
+
+/** `haplovl compare llava` */
+export function compare(a: Invocation): Outcome {
+  const perCategory = a.get('questions', 40)
+  return withContext(a, async (ctx, progress) => {
+    const tok = await tokenizerOf(ctx)
+    if (E.isLeft(tok)) return tok
+    const report = await compareLlava(ctx, tok.right, { perCategory, onItem: (done, total) => progress.items('eval', done, total) })
+    return E.map((r: Report | undefined) => ({ llava: r, haplovl: haplovlReport(ctx) }))(report)
+  }, async ({ llava, haplovl }) => {
+    if (!llava) return // stopped: withContext has said how to resume
+    const dir = llavaDir(a.dir)
+    a.io.out(table(llava))
+    a.io.out(`wrote ${join(dir, 'eval.json')}`)
+    if (!haplovl) return a.io.out(`no ${pathOf({ dir: a.dir } as RunContext, 'eval')} to compare with (run haplovl eval)`)
+    const md = sideBySide({ HaploVL: haplovl, 'LLaVA-style': llava })
+    await writeFile(join(dir, 'compare.md'), `${md}\n`)
+    a.io.out(md)
+    a.io.out(`wrote ${join(dir, 'compare.md')}`)
   })
 }
 

@@ -7,16 +7,17 @@
  * Beside the categories, the lookup readout tells reading from finding: colour questions about scenes of two
  * differently coloured objects, and whether each answer names the asked object's colour, the other's, or
  * neither. A model that reads colours but does not find the named object splits its answers between the two.
+ *
+ * A model enters as its `Decoder` (haplovl/generate.ts), so HaploVL and the comparison models are asked alike.
  */
 import * as E from 'fp-ts/lib/Either.js'
 import * as Language from '../data/language.ts'
 import * as Random from '../data/random.ts'
 import * as Scene from '../data/scene.ts'
 import * as Tokenizer from '../data/tokenizer.ts'
-import { generate, type Options as GenerateOptions } from '../haplovl/generate.ts'
+import { decodeWith, type Decoder, type Options as GenerateOptions } from '../haplovl/generate.ts'
 import type { Sample } from '../haplovl/sequence.ts'
-import type { Params } from '../haplovl/model.ts'
-import { modelSample, specialIds, type World } from './world.ts'
+import { modelSample, type World } from './world.ts'
 
 export interface Score {
   readonly correct: number
@@ -45,14 +46,14 @@ export interface Lookup {
 export const normalise = (s: string): string => s.trim().toLowerCase().replace(/\.$/, '').trim()
 
 /** The model's answer to an assembled prompt, decoded up to the end-of-turn token (greedy unless `o` samples). */
-export function reply(model: Params, w: World, prompt: Sample, o: Omit<GenerateOptions, 'stop'>): E.Either<string, string> {
-  const generated = generate(model, w.config, prompt, specialIds(w), { ...o, stop: [w.tokenizer.special.end] })
-  return E.map((g: { tokens: readonly number[] }) => Tokenizer.decode(w.tokenizer, g.tokens).trim())(generated)
+export function reply(model: Decoder, tokenizer: Tokenizer.Tokenizer, prompt: Sample, o: Omit<GenerateOptions, 'stop'>): E.Either<string, string> {
+  const generated = decodeWith(model, prompt, { ...o, stop: [tokenizer.special.end] })
+  return E.map((g: { tokens: readonly number[] }) => Tokenizer.decode(tokenizer, g.tokens).trim())(generated)
 }
 
 /** The model's greedy answer to a data prompt. */
-export const answer = (model: Params, w: World, prompt: readonly Language.Segment[], maxNewTokens = 8): E.Either<string, string> =>
-  reply(model, w, modelSample(w, prompt), { maxNewTokens })
+export const answer = (model: Decoder, w: World, prompt: readonly Language.Segment[], maxNewTokens = 8): E.Either<string, string> =>
+  reply(model, w.tokenizer, modelSample(w, prompt), { maxNewTokens })
 
 export interface Options {
   /** questions per category and set (default 40) */
@@ -60,7 +61,7 @@ export interface Options {
   readonly onItem?: (done: number, total: number) => void
 }
 
-export function evaluate(model: Params, w: World, o: Options = {}): E.Either<string, Report> {
+export function evaluate(model: Decoder, w: World, o: Options = {}): E.Either<string, Report> {
   const started = performance.now()
   const n = o.perCategory ?? 40
   const plan = [
@@ -103,7 +104,7 @@ export function lookupItems(n: number): { readonly scene: Scene.Scene; readonly 
 }
 
 /** The lookup readout: how the model's answers to `lookupItems(n)` split. */
-export function lookupReadout(model: Params, w: World, n: number, onItem?: () => void): E.Either<string, Lookup> {
+export function lookupReadout(model: Decoder, w: World, n: number, onItem?: () => void): E.Either<string, Lookup> {
   const counts = { target: 0, other: 0, neither: 0 }
   for (const { scene, qa, otherColor } of lookupItems(n)) {
     const said = answer(model, w, Language.prompt(scene, qa.question))

@@ -12,6 +12,8 @@ import type * as Tokenizer from '../data/tokenizer.ts'
 import { trainTokenizer, pretrainTeacher, pretrainLlm, loadTeacher, loadLlm, type Teacher } from './pretrain.ts'
 import { trainStage1, trainAlign, trainStage2, loadModel, loadStage1, handOn, stage1Key } from './stages.ts'
 import { evaluate, table, type Report } from './evaluate.ts'
+import { specialIds, worldOf } from './world.ts'
+import { decoder } from '../haplovl/generate.ts'
 import { retention, type Probed } from './retention.ts'
 import { type RunContext, type Step, pathOf } from './run.ts'
 import { fromParents, fromScratch } from '../haplovl/init.ts'
@@ -53,7 +55,8 @@ async function runRetention(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, sta
 export async function evaluateRun(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, perCategory?: number, onItem?: (done: number, total: number) => void): Promise<E.Either<string, Report>> {
   const model = await loadModel(ctx, 'stage2', fromScratch(Key.key(0), ctx.config))
   if (E.isLeft(model)) return model
-  const evaluated = evaluate(model.right, { tokenizer, config: ctx.config }, { ...(perCategory ? { perCategory } : {}), ...(onItem ? { onItem } : {}) })
+  const w = worldOf(tokenizer, ctx.config)
+  const evaluated = evaluate(decoder(model.right, ctx.config, specialIds(w)), w, { ...(perCategory ? { perCategory } : {}), ...(onItem ? { onItem } : {}) })
   if (E.isLeft(evaluated)) return evaluated
   const rows = await runRetention(ctx, tokenizer, model.right)
   if (E.isLeft(rows)) return rows

@@ -28,7 +28,7 @@ import * as Norm from '../nn/norm.ts'
 import { patchify } from '../parents/patches.ts'
 import * as VisionTower from '../parents/vision-tower.ts'
 import { zeroShot, type ImageEmbedder, type Teacher, type ZeroShotOptions } from './pretrain.ts'
-import { modelSample, specialIds, type World } from './world.ts'
+import { modelSample, specialIds, worldOf, type World } from './world.ts'
 
 /** row → probe → accuracy */
 export type Retention = Record<string, Record<string, number>>
@@ -58,8 +58,7 @@ const embedder = (teacher: VisionTower.Params, c: Config, features: (scenes: rea
   })
 
 /** The pre-decoder's outputs at the image tokens (N, P, Cpre), each scene alone in its sequence. */
-function preDecoderFeatures(model: Params, w: World, scenes: readonly Scene.Scene[]): Tensor {
-  const c = w.config
+function preDecoderFeatures(model: Params, c: Config, w: World, scenes: readonly Scene.Scene[]): Tensor {
   const batch = assemble(scenes.map((scene) => modelSample(w, [{ kind: 'image', scene }])), c, specialIds(w))
   if (E.isLeft(batch)) throw new Error(batch.left) // one image always fits (validate checks maxTokens)
   const h = ops.reshape(forward(model, c, batch.right, { preDecoderOnly: true }).preHidden, [-1, c.vision.width])
@@ -68,13 +67,13 @@ function preDecoderFeatures(model: Params, w: World, scenes: readonly Scene.Scen
 
 /** The probe's rows: the teacher's, then each named model's (through its vision head when it has one, and direct). */
 export function retention(teacher: Teacher, tokenizer: Tokenizer.Tokenizer, config: Config, models: Readonly<Record<string, Probed>>): Retention {
-  const c = config, w: World = { tokenizer, config }
+  const c = config, w = worldOf(tokenizer, config)
   const run = (features: (scenes: readonly Scene.Scene[]) => Tensor) => zeroShot(embedder(teacher.vision, c, features), teacher, c, tokenizer, probe)
   const render = (scenes: readonly Scene.Scene[]) => patchify(scenes.map((s) => Scene.render(s, c.vision.imageSize)), c.vision.imageSize, c.vision.patch)
   const rows: Retention = { teacher: run((scenes) => VisionTower.patchFeatures(teacher.vision, c.vision, render(scenes), c.teacherLayer)) }
   for (const [name, { model, heads }] of Object.entries(models)) {
-    if (heads) rows[`${name} (vision head)`] = run((scenes) => Linear.apply(heads.vision, preDecoderFeatures(model, w, scenes)))
-    rows[`${name} pre-decoder (direct)`] = run((scenes) => preDecoderFeatures(model, w, scenes))
+    if (heads) rows[`${name} (vision head)`] = run((scenes) => Linear.apply(heads.vision, preDecoderFeatures(model, c, w, scenes)))
+    rows[`${name} pre-decoder (direct)`] = run((scenes) => preDecoderFeatures(model, c, w, scenes))
   }
   return rows
 }

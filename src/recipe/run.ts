@@ -41,4 +41,4 @@ export interface RunContext {
 }
 
 export const pathOf = (ctx: RunContext, file: keyof typeof files | Step): string => join(ctx.dir, files[file])
-export const logOf = (ctx: RunContext, step: Step): string => join(ctx.dir, `${step}.jsonl`)
+export const logOf = (ctx: RunContext, step: string): string => join(ctx.dir, `${step}.jsonl`)

@@ -12,7 +12,8 @@
  */
 import * as E from 'fp-ts/lib/Either.js'
 import { appendFileSync, mkdirSync } from 'node:fs'
-import { ops, type Tensor } from '../../autograd/index.ts'
+import { join } from 'node:path'
+import { ops, type Tensor, type Tree } from '../../autograd/index.ts'
 import * as Language from '../data/language.ts'
 import * as Random from '../data/random.ts'
 import type * as Tokenizer from '../data/tokenizer.ts'
@@ -30,7 +31,7 @@ import type * as VisionTower from '../parents/vision-tower.ts'
 import * as Key from '../random.ts'
 import { runStage, type Result, type Stage, type StepRecord } from '../train/loop.ts'
 import { type RunContext, type Step, logOf, pathOf } from './run.ts'
-import { batchOf, partsOf, targetsIn, tokensIn, type World } from './world.ts'
+import { batchOf, partsOf, targetsIn, tokensIn, worldOf, type World } from './world.ts'
 
 /** Steps, batch and learning-rate multiplier of each stage at the small scale (the paper's: Tables 8–9). */
 export interface Schedule {
@@ -60,19 +61,25 @@ const orThrow = <A>(e: E.Either<string, A>): A => {
   return e.right
 }
 
-const batches = (w: World, seed: number, batch: number, make: (index: number) => Language.Sample) => (s: number): Batch =>
+export const batches = (w: World, seed: number, batch: number, make: (index: number) => Language.Sample) => (s: number): Batch =>
   orThrow(batchOf(w, samplesAt(seed, batch, make)(s)))
 
-/** Next-token loss over a batch given in parts: the mean over all their targets, as one batch would give it. */
-export const partsLoss = (p: Params, c: Config, parts: readonly Batch[]): Tensor => {
+/**
+ * A next-token loss (mean over a batch's targets) over a batch given in parts: the mean over all their targets,
+ * as one batch would give it.
+ */
+export const partsLoss = (loss: (b: Batch) => Tensor, parts: readonly Batch[]): Tensor => {
   const n = parts.map(targetsIn), total = n.reduce((a, b) => a + b, 0)
-  return parts.flatMap((b, k) => (n[k]! > 0 ? [ops.scale(stage2Loss(p, c, b), n[k]! / total)] : [])).reduce((a, b) => ops.add(a, b))
+  return parts.flatMap((b, k) => (n[k]! > 0 ? [ops.scale(loss(b), n[k]! / total)] : [])).reduce((a, b) => ops.add(a, b))
 }
 
-/** Everything a stage of the recipe needs besides its parameters. */
-function stageOf<P extends Stage1Params | Params, A, B extends Batch | readonly Batch[] = Batch>(
-  ctx: RunContext, step: Step, s: Schedule, preset: Presets.Preset, trainable: (path: string) => boolean,
-  batchAt: (step: number) => B, loss: Stage<P, B, A>['loss'],
+/**
+ * Everything a stage of the recipe needs besides its parameters. It keeps its checkpoint and log in the run
+ * directory as `<step>.safetensors` and `<step>.jsonl`, tensors named by `names`.
+ */
+export function stageOf<P extends Tree, A, B extends Batch | readonly Batch[] = Batch>(
+  ctx: RunContext, step: string, s: Schedule, preset: Presets.Preset, trainable: (path: string) => boolean,
+  batchAt: (step: number) => B, loss: Stage<P, B, A>['loss'], names: (path: string) => string = Names.haplovl,
 ): Stage<P, B, A> {
   const steps = ctx.steps ?? s.steps
   const run = Presets.scaleToRun(preset, { steps, batch: s.batch, lrScale: s.lrScale })
@@ -81,7 +88,7 @@ function stageOf<P extends Stage1Params | Params, A, B extends Batch | readonly 
   return {
     name: step, steps, hyper: Presets.hyperAt(run), trainable, clipNorm: 1, batchAt, loss,
     tokensOf: (b: B) => ([] as Batch[]).concat(b).reduce((n, part) => n + tokensIn(part), 0), // a batch, or its parts
-    checkpoint: { path: pathOf(ctx, step), every: 50, names: Names.haplovl, metadata: { config: ctx.config, seed: ctx.seed, schedule: s } },
+    checkpoint: { path: join(ctx.dir, `${step}.safetensors`), every: 50, names, metadata: { config: ctx.config, seed: ctx.seed, schedule: s } },
     onStep: (r: StepRecord<A>) => {
       appendFileSync(log, `${JSON.stringify(r)}\n`)
       ctx.onStep?.(r as StepRecord<unknown>, steps)
@@ -100,7 +107,7 @@ export const stage1Key = (ctx: RunContext): Key.Key => Key.split(Key.key(ctx.see
 
 /** Stage 1: modal expansion of the pre-decoder. Returns the parameters with the stage-1 heads. */
 export function trainStage1(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, parents: Parents): Promise<E.Either<string, Result<Stage1Params, Stage1Terms>>> {
-  const w: World = { tokenizer, config: ctx.config }, c = ctx.config
+  const w = worldOf(tokenizer, ctx.config), c = ctx.config
   const initial: Stage1Params = { model: fromParents(stage1Key(ctx), c, parents.vision, parents.llm), heads: Heads.init(Key.split(Key.key(ctx.seed), 2)[1]!, c) }
   // frozen: the LLM table W (App. A), and what stage 1 does not run
   const trainable = Presets.allExcept(['model.embed.tokens', 'model.connector', 'model.postDecoder'])
@@ -125,7 +132,7 @@ export const handOn = (p: Stage1Params): Params => ({ ...p.model, connector: { w
 
 /** The connector-only alignment step, on captions. */
 export function trainAlign(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, model: Params): Promise<E.Either<string, Result<Params, undefined>>> {
-  const w: World = { tokenizer, config: ctx.config }
+  const w = worldOf(tokenizer, ctx.config)
   return runStage(
     stageOf<Params, undefined>(ctx, 'align', schedules.align, Presets.align, Presets.only(['connector']),
       batches(w, ctx.seed + 1, schedules.align.batch, Language.captionSample), (p, b): Tensor => stage2Loss(p, ctx.config, b)),
@@ -154,15 +161,28 @@ export const curriculum: readonly Lesson[] = [
   { until: 1, syllabus: { categories: [...Array<Language.Category>(4).fill('color'), ...Language.CATEGORIES], turns: [2, 6] } },
 ]
 
-/** Stage 2: full fine-tuning on instructions (80%, following the curriculum), captions and text-only dialogues. */
-export function trainStage2(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, model: Params): Promise<E.Either<string, Result<Params, undefined>>> {
-  const w: World = { tokenizer, config: ctx.config }, s = schedules.stage2, steps = ctx.steps ?? s.steps
+/**
+ * Stage 2's samples of each step, for a stage of `steps` steps: instructions (80%, following the curriculum),
+ * captions and text-only dialogues. The comparison models (compare.ts) train on the same ones.
+ */
+export function stage2Samples(seed: number, steps: number): (step: number) => Language.Sample[] {
   const mix = (syllabus: Language.Syllabus) => (i: number): Language.Sample =>
     i % 10 < 8 ? Language.instructionSample(i, syllabus) : i % 10 === 8 ? Language.captionSample(i) : Language.dialogueSample(i)
-  const lessons = curriculum.map((l) => ({ end: l.until * steps, samplesAt: samplesAt(ctx.seed + 2, s.batch, mix(l.syllabus)) }))
-  const batchAt = (step: number): Batch[] => orThrow(partsOf(w, (lessons.find((l) => step < l.end) ?? lessons.at(-1)!).samplesAt(step), 2))
+  const lessons = curriculum.map((l) => ({ end: l.until * steps, samplesAt: samplesAt(seed + 2, schedules.stage2.batch, mix(l.syllabus)) }))
+  return (step) => (lessons.find((l) => step < l.end) ?? lessons.at(-1)!).samplesAt(step)
+}
+
+/** A stage-2 step's batch, as two parts of similar lengths (`partsOf`) in the world's layout. */
+export const stage2Batches = (w: World, seed: number, steps: number) => {
+  const samples = stage2Samples(seed, steps)
+  return (step: number): Batch[] => orThrow(partsOf(w, samples(step), 2))
+}
+
+/** Stage 2: full fine-tuning, next-token prediction on `stage2Samples`. */
+export function trainStage2(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, model: Params): Promise<E.Either<string, Result<Params, undefined>>> {
+  const s = schedules.stage2, batchAt = stage2Batches(worldOf(tokenizer, ctx.config), ctx.seed, ctx.steps ?? s.steps)
   return runStage(
-    stageOf<Params, undefined, readonly Batch[]>(ctx, 'stage2', s, Presets.stage2, () => true, batchAt, (p, b) => partsLoss(p, ctx.config, b)),
+    stageOf<Params, undefined, readonly Batch[]>(ctx, 'stage2', s, Presets.stage2, () => true, batchAt, (p, b) => partsLoss((part) => stage2Loss(p, ctx.config, part), b)),
     model,
   )
 }

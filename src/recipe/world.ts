@@ -7,26 +7,31 @@ import * as E from 'fp-ts/lib/Either.js'
 import * as Tokenizer from '../data/tokenizer.ts'
 import * as Scene from '../data/scene.ts'
 import type * as Language from '../data/language.ts'
-import { type Config, imageTokens } from '../haplovl/config.ts'
-import { assemble, type Batch, type Sample, type Segment, type SpecialIds } from '../haplovl/sequence.ts'
+import type { Config } from '../haplovl/config.ts'
+import { assemble, layoutOf, tokensPerImage, type Batch, type Layout, type Sample, type Segment, type SpecialIds } from '../haplovl/sequence.ts'
 
+/** The tokenizer, and the sequence layout of the model that reads the samples (HaploVL's, or a variant's). */
 export interface World {
   readonly tokenizer: Tokenizer.Tokenizer
-  readonly config: Config
+  readonly layout: Layout
 }
 
-export const specialIds = (w: World): SpecialIds => ({ image: w.tokenizer.special.image, pad: w.tokenizer.special.pad })
+/** The world as HaploVL with config `c` reads it. */
+export const worldOf = (tokenizer: Tokenizer.Tokenizer, c: Config): World => ({ tokenizer, layout: layoutOf(c) })
+
+export const specialIds = (w: { readonly tokenizer: Tokenizer.Tokenizer }): SpecialIds => ({ image: w.tokenizer.special.image, pad: w.tokenizer.special.pad })
 
 /** Tokenised, rendered, and cut to `max` positions. */
-export function modelSample(w: World, segments: readonly Language.Segment[], max = w.config.maxTokens): Sample {
-  const encoded = Tokenizer.encodeSegments(w.tokenizer, segments, (g) => Scene.render(g.scene, w.config.vision.imageSize))
+export function modelSample(w: World, segments: readonly Language.Segment[], max = w.layout.maxTokens): Sample {
+  const encoded = Tokenizer.encodeSegments(w.tokenizer, segments, (g) => Scene.render(g.scene, w.layout.imageSize))
   const out: Segment[] = []
+  const perImage = tokensPerImage(w.layout)
   let room = max
   for (const seg of encoded) {
     if (seg.kind === 'image') {
-      if (imageTokens(w.config) > room) break
+      if (perImage > room) break
       out.push(seg)
-      room -= imageTokens(w.config)
+      room -= perImage
     } else {
       if (room === 0) break
       out.push({ ...seg, ids: seg.ids.slice(0, room) })
@@ -43,7 +48,7 @@ export function modelSample(w: World, segments: readonly Language.Segment[], max
 export const LENGTH_STEP = 32
 
 export const batchOf = (w: World, samples: readonly Language.Sample[]): E.Either<string, Batch> =>
-  assemble(samples.map((s) => modelSample(w, s.segments)), w.config, specialIds(w), LENGTH_STEP)
+  assemble(samples.map((s) => modelSample(w, s.segments)), w.layout, specialIds(w), LENGTH_STEP)
 
 /**
  * The samples as `parts` batches of similar lengths: sorted by length, cut into equal groups, each padded to its
@@ -53,11 +58,11 @@ export const batchOf = (w: World, samples: readonly Language.Sample[]): E.Either
  */
 export function partsOf(w: World, samples: readonly Language.Sample[], parts: number): E.Either<string, Batch[]> {
   const rows = samples.map((s) => modelSample(w, s.segments))
-  const length = (row: Sample): number => row.reduce((n, g) => n + (g.kind === 'image' ? imageTokens(w.config) : g.ids.length), 0)
+  const length = (row: Sample): number => row.reduce((n, g) => n + (g.kind === 'image' ? tokensPerImage(w.layout) : g.ids.length), 0)
   const sorted = rows.slice().sort((a, b) => length(a) - length(b))
   const size = Math.ceil(sorted.length / parts)
   const groups = Array.from({ length: Math.ceil(sorted.length / size) }, (_, k) => sorted.slice(k * size, (k + 1) * size))
-  return E.sequenceArray(groups.map((g) => assemble(g, w.config, specialIds(w), LENGTH_STEP))) as E.Either<string, Batch[]>
+  return E.sequenceArray(groups.map((g) => assemble(g, w.layout, specialIds(w), LENGTH_STEP))) as E.Either<string, Batch[]>
 }
 
 /** Tokens a batch holds (not counting padding). */

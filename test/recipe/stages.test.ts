@@ -13,7 +13,7 @@ import { micro } from '../../src/haplovl/config.ts'
 import * as VisionTower from '../../src/parents/vision-tower.ts'
 import * as Llm from '../../src/parents/llm.ts'
 import { trainStage1, trainAlign, trainStage2, loadModel, handOn, partsLoss } from '../../src/recipe/stages.ts'
-import { batchOf, partsOf, tokensIn } from '../../src/recipe/world.ts'
+import { batchOf, partsOf, tokensIn, worldOf } from '../../src/recipe/world.ts'
 import { fromScratch } from '../../src/haplovl/init.ts'
 import { stage2Loss } from '../../src/haplovl/objectives.ts'
 import { valueAndGrad } from '../../autograd/index.ts'
@@ -58,7 +58,7 @@ describe('recipe stages (micro)', () => {
   it('stage 2\'s batch in parts of similar lengths has the loss and the gradients of one batch, with less padding', () => {
     const tokenizer = Tokenizer.train(Language.corpus(30_000), { vocabSize: 300 })
     const config = { ...micro, llm: { ...micro.llm, vocab: tokenizer.vocabSize }, maxTokens: 128 }
-    const w = { tokenizer, config }
+    const w = worldOf(tokenizer, config)
     const samples = [Language.instructionSample(3), Language.dialogueSample(4), Language.captionSample(5), Language.instructionSample(6, { categories: ['color'], turns: [5, 6] }), Language.dialogueSample(7)]
     const one = batchOf(w, samples), parts = partsOf(w, samples, 2)
     assert.ok(E.isRight(one) && E.isRight(parts))
@@ -68,7 +68,7 @@ describe('recipe stages (micro)', () => {
     assert.equal(parts.right.reduce((n, b) => n + tokensIn(b), 0), tokensIn(one.right))
     const params = fromScratch(Key.key(2), config)
     const whole = valueAndGrad((p: typeof params) => stage2Loss(p, config, one.right))(params)
-    const split = valueAndGrad((p: typeof params) => partsLoss(p, config, parts.right))(params)
+    const split = valueAndGrad((p: typeof params) => partsLoss((b) => stage2Loss(p, config, b), parts.right))(params)
     assert.ok(Math.abs(whole.value - split.value) < 1e-5 * Math.abs(whole.value), `${whole.value} vs ${split.value}`)
     const [a, b] = [leaves(whole.grads), leaves(split.grads)]
     a.forEach((g, i) => {
