@@ -112,17 +112,19 @@ export const commands: Readonly<Record<string, Command>> = {
     run: async (a) => (await import('./plot.ts')).plot(a),
   },
   compare: {
-    summary: 'the paper\'s comparison: a LLaVA-style model from the run\'s own parents, trained on the same data, asked the same questions',
-    usage: 'haplovl compare llava [--steps N] [--questions N]',
+    summary: 'the paper\'s comparisons: another design from the run\'s own parents, trained on the same data, asked the same questions',
+    usage: 'haplovl compare llava|solo|hovle [--steps N] [--questions N]',
     notes: [
-      'Needs the run\'s tokenizer, teacher and LLM (haplovl pipeline makes them); writes <run>/llava/ (checkpoints, eval.json, eval.md).',
-      'With the run\'s own eval.json, prints both models side by side (also in <run>/llava/compare.md). Resumes like the pipeline.',
+      'llava: the teacher\'s ViT (frozen), a projector and the LLM. solo: a linear layer on raw patches and the LLM.',
+      'hovle: an embedding module distilled from the llava comparison\'s visual tokens, then the LLM (run llava first).',
+      'Needs the run\'s tokenizer, teacher and LLM (haplovl pipeline makes them); writes <run>/<design>/ (checkpoints, eval.json).',
+      'Prints every evaluated model of the run side by side, also into <run>/compare.md. Resumes like the pipeline.',
     ],
     flags: {
       questions: { kind: 'int', value: 'N', min: 1, max: 10000, help: 'questions per category in each evaluation set (default 40)' },
     },
     positionals: [1, 1],
-    targets: ['llava'],
+    targets: ['llava', 'solo', 'hovle'],
     run: async (a) => (await import('./recipe.ts')).compare(a),
   },
   pipeline: {

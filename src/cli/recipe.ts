@@ -9,8 +9,9 @@ import { join } from 'node:path'
 import * as Tokenizer from '../data/tokenizer.ts'
 import { fromScratch } from '../haplovl/init.ts'
 import * as Random from '../random.ts'
-import { table, type Report } from '../recipe/evaluate.ts'
-import { compareLlava, haplovlReport, llavaDir, sideBySide } from '../recipe/compare.ts'
+import { table } from '../recipe/evaluate.ts'
+import * as Compare from '../recipe/compare.ts'
+import type { Design } from '../recipe/compare.ts'
 import { evaluateRun, pipeline as runPipeline, type Phase } from '../recipe/pipeline.ts'
 import * as Pretrain from '../recipe/pretrain.ts'
 import type { RunContext } from '../recipe/run.ts'
@@ -128,24 +129,21 @@ export function evaluate(a: Invocation): Outcome {
   })
 }
 
-/** `haplovl compare llava` */
+/** `haplovl compare llava|solo|hovle` */
 export function compare(a: Invocation): Outcome {
+  const design = a.positionals[0] as Design
   const perCategory = a.get('questions', 40)
   return withContext(a, async (ctx, progress) => {
     const tok = await tokenizerOf(ctx)
-    if (E.isLeft(tok)) return tok
-    const report = await compareLlava(ctx, tok.right, { perCategory, onItem: (done, total) => progress.items('eval', done, total) })
-    return E.map((r: Report | undefined) => ({ llava: r, haplovl: haplovlReport(ctx) }))(report)
-  }, async ({ llava, haplovl }) => {
-    if (!llava) return // stopped: withContext has said how to resume
-    const dir = llavaDir(a.dir)
-    a.io.out(table(llava))
-    a.io.out(`wrote ${join(dir, 'eval.json')}`)
-    if (!haplovl) return a.io.out(`no ${pathOf({ dir: a.dir } as RunContext, 'eval')} to compare with (run haplovl eval)`)
-    const md = sideBySide({ HaploVL: haplovl, 'LLaVA-style': llava })
-    await writeFile(join(dir, 'compare.md'), `${md}\n`)
-    a.io.out(md)
-    a.io.out(`wrote ${join(dir, 'compare.md')}`)
+    return E.isLeft(tok) ? tok : Compare.compare(ctx, tok.right, design, { perCategory, onItem: (done, total) => progress.items('eval', done, total) })
+  }, async (report) => {
+    if (!report) return // stopped: withContext has said how to resume
+    a.io.out(table(report))
+    a.io.out(`wrote ${join(Compare.designDir(a.dir, design), 'eval.json')}`)
+    const side = Compare.sideBySide(Compare.reports({ dir: a.dir } as RunContext))
+    await writeFile(join(a.dir, 'compare.md'), `${side}\n`)
+    a.io.out(side)
+    a.io.out(`wrote ${join(a.dir, 'compare.md')}`)
   })
 }
 

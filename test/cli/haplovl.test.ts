@@ -61,9 +61,11 @@ describe('haplovl: mistakes are one line and exit status 2', { concurrency: true
   it('an unknown preset', async () => refused(await haplovl(['data', '--preset', 'huge']), /--preset expects one of micro, tiny/))
   it('a training stage that does not exist', async () => refused(await haplovl(['train', 'stage3']), /expected one of stage1, align, stage2/))
   it('a missing target', async () => refused(await haplovl(['pretrain']), /pretrain needs one of: tokenizer, teacher, llm/))
-  it('a comparison model that does not exist', async () => refused(await haplovl(['compare', 'solo']), /expected one of llava/))
+  it('a comparison model that does not exist', async () => refused(await haplovl(['compare', 'eve']), /expected one of llava, solo, hovle/))
   it('a comparison without the run\'s parents', async () =>
     refused(await haplovl(['compare', 'llava', '--preset', 'micro', '--run', f.dir]), /teacher: no checkpoint at .*teacher\.safetensors \(train it first\)/))
+  it('hovle before llava', async () =>
+    refused(await haplovl(['compare', 'hovle', '--preset', 'micro', '--run', f.dir]), /instruct\.safetensors is not there: run haplovl compare llava first/))
   it('ask without --image', async () => refused(await haplovl(['ask', '--run', f.dir, 'what?']), /--image FILE is required/))
   it('ask without a question', async () => refused(await haplovl(['ask', '--run', f.dir, '--image', f.image]), /ask needs an argument/))
   it('an image file that does not exist', async () => {

@@ -8,11 +8,11 @@ import * as E from 'fp-ts/lib/Either.js'
 import { micro } from '../../src/haplovl/config.ts'
 import { pipeline } from '../../src/recipe/pipeline.ts'
 import { files } from '../../src/recipe/run.ts'
-import { compareLlava, haplovlReport, llavaDir, sideBySide } from '../../src/recipe/compare.ts'
+import { compare, designDir, designs, reports, sideBySide } from '../../src/recipe/compare.ts'
 import * as Tokenizer from '../../src/data/tokenizer.ts'
 
 describe('pipeline (micro)', () => {
-  it('runs tokenizer, parents, the three stages and evaluation, then resumes without retraining; the LLaVA-style comparison runs from its parents', async () => {
+  it('runs tokenizer, parents, the three stages and evaluation, then resumes without retraining; the comparisons (LLaVA-style, SOLO, HoVLE) run from its parents', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'haplovl-pipeline-'))
     try {
       const ctx = { dir, config: micro, seed: 3, steps: 2 }
@@ -33,22 +33,27 @@ describe('pipeline (micro)', () => {
       const seconds = (phases: readonly { name: string; seconds: number }[]) => phases.filter((p) => p.name !== 'eval').map((p) => p.seconds)
       assert.deepEqual(seconds(again.right), seconds(first.right))
       assert.deepEqual(JSON.parse(readFileSync(join(dir, 'pipeline.json'), 'utf8')), JSON.parse(JSON.stringify(again.right)))
-      // the comparison: a LLaVA-style model from the same parents, trained on stage 2's own samples, asked the same questions
+      // the comparisons: each design from the same parents, on stage 2's own samples, asked the same questions
       const tokenizer = await Tokenizer.load(join(dir, files.tokenizer))()
       assert.ok(E.isRight(tokenizer))
-      const llava = await compareLlava(ctx, tokenizer.right, { perCategory: 1 })
-      assert.ok(E.isRight(llava) && llava.right, E.isLeft(llava) ? llava.left : 'stopped')
-      const lines = (f: string) => readFileSync(join(llavaDir(dir), f), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { tokens: number })
-      assert.equal(lines('projector.jsonl').length, 2)
-      assert.deepEqual(lines('instruct.jsonl').map((r) => r.tokens), readFileSync(join(dir, 'stage2.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { tokens: number }).tokens),
-        'the same samples as HaploVL\'s stage 2 (the same image and text tokens in both layouts)')
-      assert.equal(llava.right.lookup.target + llava.right.lookup.other + llava.right.lookup.neither, 1)
-      assert.deepEqual(JSON.parse(readFileSync(join(llavaDir(dir), 'eval.json'), 'utf8')).sets, JSON.parse(JSON.stringify(llava.right.sets)))
-      const table = sideBySide({ HaploVL: haplovlReport(ctx)!, 'LLaVA-style': llava.right })
-      assert.match(table, /\| set \| category \| HaploVL \(1 per cell\) \| LLaVA-style \(1 per cell\) \|/)
-      assert.equal(table.split('\n').length, 2 + 3 * 6 + 1, 'a row per set and category, and the lookup')
-      assert.ok(E.isRight(await compareLlava(ctx, tokenizer.right, { perCategory: 1 })))
-      assert.equal(lines('instruct.jsonl').length, 2, 'a finished comparison is not trained again')
+      const tokens = (file: string) => readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { tokens: number }).tokens)
+      const early = await compare(ctx, tokenizer.right, 'hovle', { perCategory: 1 })
+      assert.ok(E.isLeft(early) && /run haplovl compare llava first/.test(early.left), 'hovle distils the llava comparison')
+      for (const design of designs) {
+        const report = await compare(ctx, tokenizer.right, design, { perCategory: 1 })
+        assert.ok(E.isRight(report) && report.right, E.isLeft(report) ? report.left : 'stopped')
+        assert.equal(report.right.lookup.target + report.right.lookup.other + report.right.lookup.neither, 1)
+        assert.deepEqual(JSON.parse(readFileSync(join(designDir(dir, design), 'eval.json'), 'utf8')).sets, JSON.parse(JSON.stringify(report.right.sets)))
+      }
+      for (const [design, first] of [['llava', 'projector'], ['solo', 'captions'], ['hovle', 'distill']] as const)
+        assert.equal(tokens(join(designDir(dir, design), `${first}.jsonl`)).length, 2, `${design}: ${first}`)
+      assert.deepEqual(tokens(join(designDir(dir, 'llava'), 'instruct.jsonl')), tokens(join(dir, 'stage2.jsonl')),
+        'the same samples as HaploVL\'s stage 2 (an image takes as many positions in both layouts)')
+      const side = sideBySide(reports(ctx))
+      assert.match(side, /^\| set \| category \| HaploVL \(1 per cell\) \| LLaVA-style \(1 per cell\) \| SOLO \(1 per cell\) \| HoVLE \(1 per cell\) \|$/m)
+      assert.equal(side.split('\n').length, 2 + 3 * 6 + 1, 'a row per set and category, and the lookup')
+      assert.ok(E.isRight(await compare(ctx, tokenizer.right, 'llava', { perCategory: 1 })))
+      assert.equal(tokens(join(designDir(dir, 'llava'), 'instruct.jsonl')).length, 2, 'a finished comparison is not trained again')
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
