@@ -106,8 +106,8 @@ const captionsOf = (s: Setting, w: World) => () => batches(w, s.run.seed + 1, sc
 const stage2Of = (s: Setting, w: World) => (steps: number) => stage2Batches(w, s.run.seed, steps)
 const modelKey = (s: Setting): Key.Key => Key.split(Key.key(s.run.seed), 2)[0]!
 
-/** The LLaVA-style model trained from the run's parents (also HoVLE's teacher, `llavaModel`). */
-async function llava(s: Setting): Promise<E.Either<string, { readonly params: Llava.Params; readonly config: Llava.Config; readonly world: World } | undefined>> {
+/** The LLaVA-style model from the run's parents (HoVLE later distils its final checkpoint, `llavaModel`). */
+async function llava(s: Setting): Promise<Trained> {
   const teacher = await loadTeacher(s.run.dir, s.run.config)
   if (E.isLeft(teacher)) return teacher
   const llm = await loadLlm(s.run.dir, s.run.config)
@@ -120,7 +120,7 @@ async function llava(s: Setting): Promise<E.Either<string, { readonly params: Ll
     Llava.fromParents(modelKey(s), cfg, teacher.right.vision, llm.right))
   if (E.isLeft(aligned) || !aligned.right) return aligned as E.Either<string, undefined>
   const tuned = await train(s.here, 'instruct', matched('stage2', instruct.preset), instruct, stage2Of(s, w), overParts(loss), Names.llava, aligned.right)
-  return E.map((p: Llava.Params | undefined) => (p ? { params: p, config: cfg, world: w } : undefined))(tuned)
+  return E.map((p: Llava.Params | undefined) => (p ? { decoder: Llava.decoder(p, cfg, specialIds(w)), world: w } : undefined))(tuned)
 }
 
 /** SOLO from the run's LLM. */
@@ -170,12 +170,7 @@ async function hovle(s: Setting): Promise<Trained> {
   return E.map((p: Hovle.Params | undefined) => (p ? { decoder: Hovle.decoder(p, cfg, specialIds(w)), world: w } : undefined))(tuned)
 }
 
-const trainers: Readonly<Record<Design, (s: Setting) => Promise<Trained>>> = {
-  llava: async (s) => E.map((m: { params: Llava.Params; config: Llava.Config; world: World } | undefined) =>
-    (m ? { decoder: Llava.decoder(m.params, m.config, specialIds(m.world)), world: m.world } : undefined))(await llava(s)),
-  solo,
-  hovle,
-}
+const trainers: Readonly<Record<Design, (s: Setting) => Promise<Trained>>> = { llava, solo, hovle }
 
 /**
  * Train (or resume) `design` from the run's parents and evaluate it; writes eval.json and eval.md into its
