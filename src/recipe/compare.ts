@@ -39,7 +39,7 @@ import * as Solo from '../variants/solo.ts'
 import { evaluate, table, type Report } from './evaluate.ts'
 import { loadLlm, loadTeacher } from './pretrain.ts'
 import { type RunContext, pathOf } from './run.ts'
-import { type Schedule, batches, partsLoss, schedules, stage2Batches, stageOf } from './stages.ts'
+import { type Schedule, type Stored, batches, partsLoss, schedules, stage2Batches, stageOf } from './stages.ts'
 import { specialIds, type World } from './world.ts'
 
 export const designs = ['llava', 'solo', 'hovle'] as const
@@ -82,10 +82,10 @@ const beforeStage2 = schedules.stage1.steps + schedules.align.steps
 /** One training step of a comparison; undefined when Ctrl-C ended it early (its checkpoint is saved). */
 async function train<P extends Tree, B extends Batch | readonly Batch[] = Batch, A = undefined>(
   ctx: RunContext, name: string, schedule: Schedule, stage: VariantStage, batchAt: (steps: number) => (step: number) => B,
-  loss: (p: P, b: B) => Tensor | WithAux<A>, names: (path: string) => string, initial: P,
+  loss: (p: P, b: B) => Tensor | WithAux<A>, stored: Stored, initial: P,
 ): Promise<E.Either<string, P | undefined>> {
   const steps = ctx.steps ?? schedule.steps
-  const r = await runStage(stageOf<P, A, B>(ctx, name, schedule, stage.preset, stage.trainable, batchAt(steps), loss, names), initial)
+  const r = await runStage(stageOf<P, A, B>(ctx, name, schedule, stage.preset, stage.trainable, batchAt(steps), loss, stored), initial)
   return E.map((done: { params: P; stopped?: string }) => (done.stopped ? undefined : done.params))(r)
 }
 
@@ -113,13 +113,14 @@ async function llava(s: Setting): Promise<Trained> {
   const llm = await loadLlm(s.run.dir, s.run.config)
   if (E.isLeft(llm)) return llm
   const cfg = llavaConfig(s.run.config), w: World = { tokenizer: s.tokenizer, layout: Llava.layout(cfg) }
+  const stored: Stored = { names: Names.llava, config: cfg }
   // the frozen ViT's features off the tape
   const loss = (p: Llava.Params, b: Batch) => Llava.loss(p, cfg, b, { features: noGrad(() => Llava.features(p, cfg, b)) })
   const { projector, instruct } = Llava.stages
-  const aligned = await train(s.here, 'projector', matched('align', projector.preset, beforeStage2), projector, captionsOf(s, w), loss, Names.llava,
+  const aligned = await train(s.here, 'projector', matched('align', projector.preset, beforeStage2), projector, captionsOf(s, w), loss, stored,
     Llava.fromParents(modelKey(s), cfg, teacher.right.vision, llm.right))
   if (E.isLeft(aligned) || !aligned.right) return aligned as E.Either<string, undefined>
-  const tuned = await train(s.here, 'instruct', matched('stage2', instruct.preset), instruct, stage2Of(s, w), overParts(loss), Names.llava, aligned.right)
+  const tuned = await train(s.here, 'instruct', matched('stage2', instruct.preset), instruct, stage2Of(s, w), overParts(loss), stored, aligned.right)
   return E.map((p: Llava.Params | undefined) => (p ? { decoder: Llava.decoder(p, cfg, specialIds(w)), world: w } : undefined))(tuned)
 }
 
@@ -128,12 +129,13 @@ async function solo(s: Setting): Promise<Trained> {
   const llm = await loadLlm(s.run.dir, s.run.config)
   if (E.isLeft(llm)) return llm
   const cfg = soloConfig(s.run.config), w: World = { tokenizer: s.tokenizer, layout: Solo.layout(cfg) }
+  const stored: Stored = { names: Names.solo, config: cfg }
   const loss = (p: Solo.Params, b: Batch) => Solo.loss(p, cfg, b)
   const { captions, instruct } = Solo.stages
-  const seen = await train(s.here, 'captions', matched('align', captions.preset, beforeStage2), captions, captionsOf(s, w), loss, Names.solo,
+  const seen = await train(s.here, 'captions', matched('align', captions.preset, beforeStage2), captions, captionsOf(s, w), loss, stored,
     Solo.fromParents(modelKey(s), cfg, llm.right))
   if (E.isLeft(seen) || !seen.right) return seen as E.Either<string, undefined>
-  const tuned = await train(s.here, 'instruct', matched('stage2', instruct.preset), instruct, stage2Of(s, w), overParts(loss), Names.solo, seen.right)
+  const tuned = await train(s.here, 'instruct', matched('stage2', instruct.preset), instruct, stage2Of(s, w), overParts(loss), stored, seen.right)
   return E.map((p: Solo.Params | undefined) => (p ? { decoder: Solo.decoder(p, cfg, specialIds(w)), world: w } : undefined))(tuned)
 }
 
@@ -156,17 +158,18 @@ async function hovle(s: Setting): Promise<Trained> {
   const llm = await loadLlm(s.run.dir, s.run.config)
   if (E.isLeft(llm)) return llm
   const cfg = hovleConfig(s.run.config), w: World = { tokenizer: s.tokenizer, layout: Hovle.layout(cfg) }
+  const stored: Stored = { names: Names.hovle, config: cfg }
   const visualTokens = Hovle.llavaTeacher(teacher.right.params, teacher.right.config)
   const loss = (p: Hovle.Params, b: Batch) => Hovle.loss(p, cfg, b)
   const { distill, align, finetune } = Hovle.stages
   const distilled = await train(s.here, 'distill', matched('stage1', distill.preset), distill,
     () => batches(w, s.run.seed, schedules.stage1.batch, Language.interleavedSample),
-    (p: Hovle.Params, b: Batch) => Hovle.distillLoss(p, cfg, b, Hovle.imageTargets(visualTokens, cfg, b)), Names.hovle,
+    (p: Hovle.Params, b: Batch) => Hovle.distillLoss(p, cfg, b, Hovle.imageTargets(visualTokens, cfg, b)), stored,
     Hovle.fromParents(modelKey(s), cfg, llm.right))
   if (E.isLeft(distilled) || !distilled.right) return distilled as E.Either<string, undefined>
-  const aligned = await train(s.here, 'align', matched('align', align.preset), align, captionsOf(s, w), loss, Names.hovle, distilled.right)
+  const aligned = await train(s.here, 'align', matched('align', align.preset), align, captionsOf(s, w), loss, stored, distilled.right)
   if (E.isLeft(aligned) || !aligned.right) return aligned as E.Either<string, undefined>
-  const tuned = await train(s.here, 'finetune', matched('stage2', finetune.preset), finetune, stage2Of(s, w), overParts(loss), Names.hovle, aligned.right)
+  const tuned = await train(s.here, 'finetune', matched('stage2', finetune.preset), finetune, stage2Of(s, w), overParts(loss), stored, aligned.right)
   return E.map((p: Hovle.Params | undefined) => (p ? { decoder: Hovle.decoder(p, cfg, specialIds(w)), world: w } : undefined))(tuned)
 }
 

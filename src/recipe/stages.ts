@@ -73,13 +73,19 @@ export const partsLoss = (loss: (b: Batch) => Tensor, parts: readonly Batch[]): 
   return parts.flatMap((b, k) => (n[k]! > 0 ? [ops.scale(loss(b), n[k]! / total)] : [])).reduce((a, b) => ops.add(a, b))
 }
 
+/** How a stage's checkpoints name their tensors, and the model config their metadata records. */
+export interface Stored {
+  readonly names: (path: string) => string
+  readonly config: object
+}
+
 /**
  * Everything a stage of the recipe needs besides its parameters. It keeps its checkpoint and log in the run
- * directory as `<step>.safetensors` and `<step>.jsonl`, tensors named by `names`.
+ * directory as `<step>.safetensors` and `<step>.jsonl`, stored as `stored` says (by default HaploVL's names and the run's config).
  */
 export function stageOf<P extends Tree, A, B extends Batch | readonly Batch[] = Batch>(
   ctx: RunContext, step: string, s: Schedule, preset: Presets.Preset, trainable: (path: string) => boolean,
-  batchAt: (step: number) => B, loss: Stage<P, B, A>['loss'], names: (path: string) => string = Names.haplovl,
+  batchAt: (step: number) => B, loss: Stage<P, B, A>['loss'], stored: Stored = { names: Names.haplovl, config: ctx.config },
 ): Stage<P, B, A> {
   const steps = ctx.steps ?? s.steps
   const run = Presets.scaleToRun(preset, { steps, batch: s.batch, lrScale: s.lrScale })
@@ -88,7 +94,7 @@ export function stageOf<P extends Tree, A, B extends Batch | readonly Batch[] = 
   return {
     name: step, steps, hyper: Presets.hyperAt(run), trainable, clipNorm: 1, batchAt, loss,
     tokensOf: (b: B) => ([] as Batch[]).concat(b).reduce((n, part) => n + tokensIn(part), 0), // a batch, or its parts
-    checkpoint: { path: join(ctx.dir, `${step}.safetensors`), every: 50, names, metadata: { config: ctx.config, seed: ctx.seed, schedule: s } },
+    checkpoint: { path: join(ctx.dir, `${step}.safetensors`), every: 50, names: stored.names, metadata: { config: stored.config, seed: ctx.seed, schedule: s } },
     onStep: (r: StepRecord<A>) => {
       appendFileSync(log, `${JSON.stringify(r)}\n`)
       ctx.onStep?.(r as StepRecord<unknown>, steps)

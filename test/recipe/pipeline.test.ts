@@ -10,6 +10,7 @@ import { pipeline } from '../../src/recipe/pipeline.ts'
 import { files } from '../../src/recipe/run.ts'
 import { compare, designDir, designs, reports, sideBySide } from '../../src/recipe/compare.ts'
 import * as Tokenizer from '../../src/data/tokenizer.ts'
+import { readSafetensors } from '../../src/io/safetensors.ts'
 
 describe('pipeline (micro)', () => {
   it('runs tokenizer, parents, the three stages and evaluation, then resumes without retraining; the comparisons (LLaVA-style, SOLO, HoVLE) run from its parents', async () => {
@@ -45,8 +46,12 @@ describe('pipeline (micro)', () => {
         assert.equal(report.right.lookup.target + report.right.lookup.other + report.right.lookup.neither, 1)
         assert.deepEqual(JSON.parse(readFileSync(join(designDir(dir, design), 'eval.json'), 'utf8')).sets, JSON.parse(JSON.stringify(report.right.sets)))
       }
-      for (const [design, first] of [['llava', 'projector'], ['solo', 'captions'], ['hovle', 'distill']] as const)
+      for (const [design, first] of [['llava', 'projector'], ['solo', 'captions'], ['hovle', 'distill']] as const) {
         assert.equal(tokens(join(designDir(dir, design), `${first}.jsonl`)).length, 2, `${design}: ${first}`)
+        const file = await readSafetensors(join(designDir(dir, design), `${first}.safetensors`))()
+        assert.ok(E.isRight(file))
+        assert.equal(JSON.parse(file.right.metadata.config!).name, `${design}-micro`, 'a checkpoint records its own design\'s config')
+      }
       assert.deepEqual(tokens(join(designDir(dir, 'llava'), 'instruct.jsonl')), tokens(join(dir, 'stage2.jsonl')),
         'the same samples as HaploVL\'s stage 2 (an image takes as many positions in both layouts)')
       const side = sideBySide(reports(ctx))
