@@ -13,7 +13,8 @@
  *     mean ± standard error over the scenes (0 when the model cannot tell the sides apart).
  * Measured at tiny, from the aligned model of a `haplovl pipeline` run (the one that rebuilt the shipped model), on
  * a 2-core AMD EPYC at ~6 s a step: after 500 steps target 31, other 49, neither 0, margin −0.24 ± 0.12; after
- * 1000 steps (run as `… 500` then `… 1000`), 40, 40, 0 and +0.00 ± 0.09. The loss levels off near 0.43 from step 400.
+ * 1000 steps (run as `… 500` then `… 1000`), 40, 40, 0 and +0.00 ± 0.09; after 1250, 49, 31, 0 and +0.09 ± 0.08.
+ * The loss levels off near 0.43 from step 400.
  *
  * Run: npx tsx examples/04-lookup.ts [RUN_DIR (default runs/tiny)] [STEPS (default 500)]
  */
