@@ -32,8 +32,9 @@ import { fromScratch } from '../src/haplovl/init.ts'
 import * as Names from '../src/haplovl/names.ts'
 import { stage2Loss } from '../src/haplovl/objectives.ts'
 import * as Presets from '../src/optim/presets.ts'
+import { warmupCosine } from '../src/optim/schedule.ts'
 import * as Key from '../src/random.ts'
-import { answer, normalise } from '../src/recipe/evaluate.ts'
+import { type LookupItem, lookupReadout } from '../src/recipe/evaluate.ts'
 import { loadModel, partsLoss } from '../src/recipe/stages.ts'
 import { batchOf, partsOf, specialIds, tokensIn, worldOf } from '../src/recipe/world.ts'
 import { runStage } from '../src/train/loop.ts'
@@ -47,18 +48,17 @@ const initial = await loadModel({ dir, config: tiny, seed: 0 }, 'align', fromScr
 if (E.isLeft(initial)) throw new Error(initial.left)
 const w = worldOf(tokenizer.right, tiny)
 
-/** A scene's lookup question, asking for the left object when `left`; undefined unless it has two objects apart. */
-const lookup = (scene: Scene.Scene, left: boolean) => {
+/** A scene's left/right question, asking for the left object when `left`; undefined unless it has two objects apart. */
+const lookup = (scene: Scene.Scene, left: boolean): LookupItem | undefined => {
   if (scene.objects.length !== 2) return undefined
   const [a, b] = scene.objects as [Scene.SceneObject, Scene.SceneObject]
   if (Math.abs(a.x - b.x) < 0.2 || a.color === b.color) return undefined
   const [l, r] = a.x < b.x ? [a, b] : [b, a]
-  return { question: `What color is the thing on the ${left ? 'left' : 'right'}?`, asked: left ? l : r, other: left ? r : l }
+  return { scene, question: `What color is the thing on the ${left ? 'left' : 'right'}?`, asked: (left ? l : r).color, other: (left ? r : l).color }
 }
-type Lookup = NonNullable<ReturnType<typeof lookup>>
 
-const chat = (scene: Scene.Scene, q: Lookup, said: string): Language.Segment[] => Tokenizer.renderChat<Language.SceneImage>([
-  { role: 'user', content: [{ kind: 'image', scene }, q.question] }, { role: 'assistant', content: [said] },
+const chat = (q: LookupItem, said: string): Language.Segment[] => Tokenizer.renderChat<Language.SceneImage>([
+  { role: 'user', content: [{ kind: 'image', scene: q.scene }, q.question] }, { role: 'assistant', content: [said] },
 ])
 
 /** Training sample `i`: a caption one time in ten, else the first qualifying training scene from i's hash on. */
@@ -67,14 +67,16 @@ const sample = (i: number): Language.Sample => {
   for (let k = 0; ; k++) {
     const scene = Scene.sceneAt('train', Random.hash(42, i, k) & (2 ** 29 - 1))
     const q = lookup(scene, Random.hash(43, i) % 2 === 1)
-    if (q) return { kind: 'instruction', segments: chat(scene, q, q.asked.color) }
+    if (q) return { kind: 'instruction', segments: chat(q, q.asked) }
   }
 }
 
 const checkpoint = join(dir, 'lookup.safetensors')
+// stage 2's AdamW settings; the rate rises linearly for `warmup` steps, then stays at `peak`
+const stage2 = Presets.hyperAt(Presets.stage2), lr = warmupCosine({ peak, warmupSteps: warmup, totalSteps: warmup, floor: peak })
 const tuned = await runStage({
   name: 'lookup', steps, trainable: () => true, clipNorm: 1,
-  hyper: (s) => ({ ...Presets.hyperAt(Presets.stage2)(s), lr: peak * Math.min(1, s / warmup) }),
+  hyper: (s) => ({ ...stage2(s), lr: lr(s) }),
   batchAt: (s) => {
     const parts = partsOf(w, Array.from({ length: batch }, (_, j) => sample(s * batch + j)), 2)
     if (E.isLeft(parts)) throw new Error(parts.left)
@@ -92,22 +94,21 @@ if (E.isLeft(tuned)) throw new Error(tuned.left)
 const model = tuned.right.params, answerer = decoder(model, tiny, specialIds(w))
 
 /** Summed NLL of the assistant saying `said` (its tokens and the end of turn), teacher-forced. */
-const nll = (scene: Scene.Scene, q: Lookup, said: string): number => noGrad(() => {
-  const b = batchOf(w, [{ kind: 'instruction', segments: chat(scene, q, said) }])
+const nll = (q: LookupItem, said: string): number => noGrad(() => {
+  const b = batchOf(w, [{ kind: 'instruction', segments: chat(q, said) }])
   if (E.isLeft(b)) throw new Error(b.left)
   return stage2Loss(model, tiny, b.right).item() * b.right.targets.filter((t) => t >= 0).length
 })
 
-const tally = { target: 0, other: 0, neither: 0 }, margins: number[] = []
-for (let i = 0; margins.length < held; i++) {
-  const scene = Scene.sceneAt('eval', i), q = lookup(scene, i % 2 === 1)
-  if (!q) continue
-  const said = answer(answerer, w, Language.prompt(scene, q.question))
-  const a = E.isRight(said) ? normalise(said.right) : ''
-  tally[a === q.asked.color ? 'target' : a === q.other.color ? 'other' : 'neither']++
-  margins.push(nll(scene, q, q.other.color) - nll(scene, q, q.asked.color))
+const items: LookupItem[] = []
+for (let i = 0; items.length < held; i++) {
+  const q = lookup(Scene.sceneAt('eval', i), i % 2 === 1)
+  if (q) items.push(q)
 }
+const tally = lookupReadout(answerer, w, items)
+if (E.isLeft(tally)) throw new Error(tally.left)
+const margins = items.map((q) => nll(q, q.other) - nll(q, q.asked))
 const mean = margins.reduce((a, b) => a + b, 0) / held
 const se = Math.sqrt(margins.reduce((a, m) => a + (m - mean) ** 2, 0) / (held - 1) / held)
-console.log(`after ${steps} steps, ${held} held-out scenes: target ${tally.target}, other ${tally.other}, neither ${tally.neither}`)
+console.log(`after ${steps} steps, ${held} held-out scenes: target ${tally.right.target}, other ${tally.right.other}, neither ${tally.right.neither}`)
 console.log(`margin NLL(other) − NLL(asked): ${mean.toFixed(3)} ± ${se.toFixed(3)} nats (positive in ${margins.filter((m) => m > 0).length})`)

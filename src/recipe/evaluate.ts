@@ -88,29 +88,37 @@ export function evaluate(model: Decoder, w: World, o: Options = {}): E.Either<st
     }
     sets[`${split}/${form}`] = scores
   }
-  return E.map((lookup: Lookup) => ({ sets, examples, lookup, seconds: (performance.now() - started) / 1000 }))(lookupReadout(model, w, n, () => o.onItem?.(++done, total)))
+  return E.map((lookup: Lookup) => ({ sets, examples, lookup, seconds: (performance.now() - started) / 1000 }))(lookupReadout(model, w, lookupItems(n), () => o.onItem?.(++done, total)))
 }
 
-/** Colour questions about the first n held-out scenes of two differently coloured objects, with the other object's colour. */
-export function lookupItems(n: number): { readonly scene: Scene.Scene; readonly qa: Language.QA; readonly otherColor: Scene.Color }[] {
+/** A colour question about one of two differently coloured objects: the colour asked for, and the other object's. */
+export interface LookupItem {
+  readonly scene: Scene.Scene
+  readonly question: string
+  readonly asked: string
+  readonly other: string
+}
+
+/** Colour questions (the object named by its shape) about the first n held-out scenes of two differently coloured objects. */
+export function lookupItems(n: number): LookupItem[] {
   const items = []
   for (let i = 0; items.length < n; i++) {
     const scene = Scene.sceneAt('eval', i), [a, b] = scene.objects
     if (scene.objects.length !== 2 || a!.color === b!.color) continue
     const qa = Language.ask(scene, 'color', Random.hash(905, i), { form: 'open' })
-    if (qa) items.push({ scene, qa, otherColor: qa.answer === a!.color ? b!.color : a!.color })
+    if (qa) items.push({ scene, question: qa.question, asked: qa.answer, other: qa.answer === a!.color ? b!.color : a!.color })
   }
   return items
 }
 
-/** The lookup readout: how the model's answers to `lookupItems(n)` split. */
-export function lookupReadout(model: Decoder, w: World, n: number, onItem?: () => void): E.Either<string, Lookup> {
+/** The lookup readout: how the model's answers to `items` split between the asked colour, the other one and neither. */
+export function lookupReadout(model: Decoder, w: World, items: readonly LookupItem[], onItem?: () => void): E.Either<string, Lookup> {
   const counts = { target: 0, other: 0, neither: 0 }
-  for (const { scene, qa, otherColor } of lookupItems(n)) {
-    const said = answer(model, w, Language.prompt(scene, qa.question))
+  for (const { scene, question, asked, other } of items) {
+    const said = answer(model, w, Language.prompt(scene, question))
     if (E.isLeft(said)) return said
     const colour = normalise(said.right)
-    counts[colour === qa.answer ? 'target' : colour === otherColor ? 'other' : 'neither']++
+    counts[colour === asked ? 'target' : colour === other ? 'other' : 'neither']++
     onItem?.()
   }
   return E.right(counts)

@@ -81,7 +81,8 @@ export interface Stored {
 
 /**
  * Everything a stage of the recipe needs besides its parameters. It keeps its checkpoint and log in the run
- * directory as `<step>.safetensors` and `<step>.jsonl`, stored as `stored` says (by default HaploVL's names and the run's config).
+ * directory as `<step>.safetensors` and `<step>.jsonl`, stored as `stored` says (by default HaploVL's tensor names
+ * and the run's config).
  */
 export function stageOf<P extends Tree, A, B extends Batch | readonly Batch[] = Batch>(
   ctx: RunContext, step: string, s: Schedule, preset: Presets.Preset, trainable: (path: string) => boolean,

@@ -9,11 +9,11 @@ describe('lookup readout', () => {
     const items = lookupItems(30)
     assert.equal(items.length, 30)
     assert.equal(new Set(items.map((i) => i.scene.seed)).size, 30, 'one question per scene')
-    for (const { scene, qa, otherColor } of items) {
+    for (const { scene, question, asked, other: otherColor } of items) {
       assert.equal(scene.objects.length, 2)
-      const target = scene.objects.find((o) => o.color === qa.answer), other = scene.objects.find((o) => o.color === otherColor)
-      assert.ok(target && other && target !== other, `${qa.question} → ${qa.answer}, other ${otherColor}`)
-      assert.ok(qa.question.includes(target.shape), qa.question)
+      const target = scene.objects.find((o) => o.color === asked), other = scene.objects.find((o) => o.color === otherColor)
+      assert.ok(target && other && target !== other, `${question} → ${asked}, other ${otherColor}`)
+      assert.ok(question.includes(target.shape), question)
     }
   })
 
