@@ -4,7 +4,7 @@
  * As LLaVA does for non-square images, the picture is kept whole: it is scaled so its longer side equals the
  * input size, then centred on a square filled with the CLIP mean colour (which normalises to exactly zero).
  * Alpha is dropped, as PIL's convert('RGB') does. The result is a Float32Array of shape (H, W, 3), row-major,
- * values in [0, 1]; `normalize` applies the CLIP mean/std later, in the model code.
+ * values in [0, 1]; `patchify` (src/parents/patches.ts) applies the CLIP mean/std when the model reads it.
  *
  * Every failure (missing file, not an image, truncated data) is a Left with one line that names the file.
  */
@@ -13,23 +13,13 @@ import * as E from 'fp-ts/lib/Either.js'
 import * as TE from 'fp-ts/lib/TaskEither.js'
 import { pipe } from 'fp-ts/lib/function.js'
 import { readFile } from 'node:fs/promises'
-
-/** OpenAI CLIP's per-channel mean and standard deviation (RGB, on [0, 1] values). */
-export const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073] as const
-export const CLIP_STD = [0.26862954, 0.26130258, 0.27577711] as const
+import { clipMean } from '../parents/patches.ts'
 
 export interface Image {
   readonly height: number
   readonly width: number
   /** (height, width, 3) row-major: pixel (i, j) channel c is at (i · width + j) · 3 + c. */
   readonly data: Float32Array
-}
-
-/** (x − mean[c]) / std[c] per channel, for data laid out (…, 3). */
-export const normalize = (data: Float32Array, mean: readonly number[] = CLIP_MEAN, std: readonly number[] = CLIP_STD): Float32Array => {
-  const out = new Float32Array(data.length)
-  for (let k = 0; k < data.length; k++) out[k] = (data[k] - mean[k % 3]) / std[k % 3]
-  return out
 }
 
 const oneLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0].trim()
@@ -45,7 +35,7 @@ const decodeError = (e: unknown): string => {
 }
 
 /** The CLIP mean as 0xRRGGBBAA, rounded down as LLaVA does (int(x · 255)). */
-const PAD_RGBA = ((Math.floor(CLIP_MEAN[0] * 255) << 24) | (Math.floor(CLIP_MEAN[1] * 255) << 16) | (Math.floor(CLIP_MEAN[2] * 255) << 8) | 0xff) >>> 0
+const PAD_RGBA = ((Math.floor(clipMean[0] * 255) << 24) | (Math.floor(clipMean[1] * 255) << 16) | (Math.floor(clipMean[2] * 255) << 8) | 0xff) >>> 0
 
 /**
  * Scales a decoded image so its longer side is `size` and centres it on a `size`×`size` square of the pad

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { Jimp } from 'jimp'
 import * as E from 'fp-ts/lib/Either.js'
 import * as Image from '../../src/io/image.ts'
+import { clipMean } from '../../src/parents/patches.ts'
 
 let dir = ''
 before(async () => {
@@ -16,7 +17,7 @@ after(async () => {
 })
 
 const RED = 0xff0000ff, BLUE = 0x0000ffff
-const PAD = Image.CLIP_MEAN.map((m) => Math.floor(m * 255) / 255)
+const PAD = clipMean.map((m) => Math.floor(m * 255) / 255)
 
 /** A w×h image: red on the left half, blue on the right half. */
 const halves = (w: number, h: number) => {
@@ -93,16 +94,5 @@ describe('loadImage', () => {
     await writeFile(empty, '')
     expectLeft(await Image.loadImage(empty)(), empty, /empty/)
     expectLeft(await Image.loadImage(dir)(), dir, /directory/)
-  })
-})
-
-describe('normalize', () => {
-  it('maps the CLIP mean to zero and mean + std to one', () => {
-    const x = Float32Array.from([...Image.CLIP_MEAN, ...Image.CLIP_MEAN.map((m, c) => m + Image.CLIP_STD[c])])
-    const y = Image.normalize(x)
-    for (let c = 0; c < 3; c++) {
-      assert.ok(Math.abs(y[c]) < 1e-6)
-      assert.ok(Math.abs(y[3 + c] - 1) < 1e-6)
-    }
   })
 })
