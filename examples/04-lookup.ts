@@ -34,7 +34,7 @@ import { stage2Loss } from '../src/haplovl/objectives.ts'
 import * as Presets from '../src/optim/presets.ts'
 import { warmupCosine } from '../src/optim/schedule.ts'
 import * as Key from '../src/random.ts'
-import { type LookupItem, lookupReadout } from '../src/recipe/evaluate.ts'
+import { type LookupItem, lookupReadout, sideItem } from '../src/recipe/evaluate.ts'
 import { loadModel, partsLoss } from '../src/recipe/stages.ts'
 import { batchOf, partsOf, specialIds, tokensIn, worldOf } from '../src/recipe/world.ts'
 import { runStage } from '../src/train/loop.ts'
@@ -48,15 +48,6 @@ const initial = await loadModel({ dir, config: tiny, seed: 0 }, 'align', fromScr
 if (E.isLeft(initial)) throw new Error(initial.left)
 const w = worldOf(tokenizer.right, tiny)
 
-/** A scene's left/right question, asking for the left object when `left`; undefined unless it has two objects apart. */
-const lookup = (scene: Scene.Scene, left: boolean): LookupItem | undefined => {
-  if (scene.objects.length !== 2) return undefined
-  const [a, b] = scene.objects as [Scene.SceneObject, Scene.SceneObject]
-  if (Math.abs(a.x - b.x) < 0.2 || a.color === b.color) return undefined
-  const [l, r] = a.x < b.x ? [a, b] : [b, a]
-  return { scene, question: `What color is the thing on the ${left ? 'left' : 'right'}?`, asked: (left ? l : r).color, other: (left ? r : l).color }
-}
-
 const chat = (q: LookupItem, said: string): Language.Segment[] => Tokenizer.renderChat<Language.SceneImage>([
   { role: 'user', content: [{ kind: 'image', scene: q.scene }, q.question] }, { role: 'assistant', content: [said] },
 ])
@@ -66,7 +57,7 @@ const sample = (i: number): Language.Sample => {
   if (Random.stream(Random.hash(41, i)).chance(0.1)) return Language.captionSample(i)
   for (let k = 0; ; k++) {
     const scene = Scene.sceneAt('train', Random.hash(42, i, k) & (2 ** 29 - 1))
-    const q = lookup(scene, Random.hash(43, i) % 2 === 1)
+    const q = sideItem(scene, Random.hash(43, i) % 2 === 1)
     if (q) return { kind: 'instruction', segments: chat(q, q.asked) }
   }
 }
@@ -102,7 +93,7 @@ const nll = (q: LookupItem, said: string): number => noGrad(() => {
 
 const items: LookupItem[] = []
 for (let i = 0; items.length < held; i++) {
-  const q = lookup(Scene.sceneAt('eval', i), i % 2 === 1)
+  const q = sideItem(Scene.sceneAt('eval', i), i % 2 === 1)
   if (q) items.push(q)
 }
 const tally = lookupReadout(answerer, w, items)

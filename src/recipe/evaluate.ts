@@ -111,6 +111,18 @@ export function lookupItems(n: number): LookupItem[] {
   return items
 }
 
+/**
+ * The lookup asked by place: "What color is the thing on the left?" (or right) about a scene of exactly two
+ * differently coloured objects at least a fifth of the image apart; undefined for any other scene.
+ */
+export function sideItem(scene: Scene.Scene, left: boolean): LookupItem | undefined {
+  if (scene.objects.length !== 2) return undefined
+  const [a, b] = scene.objects as [Scene.SceneObject, Scene.SceneObject]
+  if (Math.abs(a.x - b.x) < 0.2 || a.color === b.color) return undefined
+  const [l, r] = a.x < b.x ? [a, b] : [b, a]
+  return { scene, question: `What color is the thing on the ${left ? 'left' : 'right'}?`, asked: (left ? l : r).color, other: (left ? r : l).color }
+}
+
 /** The lookup readout: how the model's answers to `items` split between the asked colour, the other one and neither. */
 export function lookupReadout(model: Decoder, w: World, items: readonly LookupItem[], onItem?: () => void): E.Either<string, Lookup> {
   const counts = { target: 0, other: 0, neither: 0 }

@@ -1,7 +1,8 @@
 /** The lookup readout's items, and the tables of a report. */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { lookupItems, table, type Report } from '../../src/recipe/evaluate.ts'
+import { lookupItems, sideItem, table, type Report } from '../../src/recipe/evaluate.ts'
+import * as Scene from '../../src/data/scene.ts'
 import * as Language from '../../src/data/language.ts'
 
 describe('lookup readout', () => {
@@ -15,6 +16,24 @@ describe('lookup readout', () => {
       assert.ok(target && other && target !== other, `${question} → ${asked}, other ${otherColor}`)
       assert.ok(question.includes(target.shape), question)
     }
+  })
+
+  it('asks by place only about two differently coloured objects a fifth of the image apart, the left one for left', () => {
+    let asked = 0
+    for (let i = 0; i < 400; i++) {
+      const scene = Scene.sceneAt('eval', i), left = sideItem(scene, true), right = sideItem(scene, false)
+      const [a, b] = scene.objects
+      const fits = scene.objects.length === 2 && a!.color !== b!.color && Math.abs(a!.x - b!.x) >= 0.2
+      assert.equal(left !== undefined, fits, `scene ${i}`)
+      assert.equal(right !== undefined, fits, `scene ${i}`)
+      if (!left || !right) continue
+      asked++
+      const [l, r] = a!.x < b!.x ? [a!, b!] : [b!, a!]
+      assert.deepEqual([left.asked, left.other, right.asked, right.other], [l.color, r.color, r.color, l.color])
+      assert.match(left.question, /on the left\?$/)
+      assert.match(right.question, /on the right\?$/)
+    }
+    assert.ok(asked > 20, `only ${asked} of 400 scenes qualify`)
   })
 
   it('is a line of the report tables', () => {
