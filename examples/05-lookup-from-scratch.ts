@@ -25,6 +25,7 @@ import * as Block from '../src/nn/llama-block.ts'
 import * as Linear from '../src/nn/linear.ts'
 import * as Norm from '../src/nn/norm.ts'
 import * as AdamW from '../src/optim/adamw.ts'
+import { warmupCosine } from '../src/optim/schedule.ts'
 import { patchify } from '../src/parents/patches.ts'
 import * as Key from '../src/random.ts'
 import { type LookupItem, sideItem } from '../src/recipe/evaluate.ts'
@@ -54,8 +55,8 @@ const training = (i: number): Example => {
 }
 const heldOut: { readonly example: Example; readonly other: number }[] = []
 for (let i = 0; heldOut.length < held; i++) {
-  const q = sideItem(Scene.sceneAt('eval', i), i % 2 === 0)
-  if (q) heldOut.push({ example: exampleOf(q, i % 2 === 0 ? 0 : 1), other: Scene.COLORS.indexOf(q.other as Scene.Color) })
+  const side = i % 2, q = sideItem(Scene.sceneAt('eval', i), side === 0)
+  if (q) heldOut.push({ example: exampleOf(q, side), other: Scene.COLORS.indexOf(q.other as Scene.Color) })
 }
 
 const keys = Key.split(Key.key(7), 6)
@@ -92,7 +93,7 @@ function readout(p: Params): string {
   for (let s = 0; s < held; s += 50) {
     const part = heldOut.slice(s, s + 50), z = noGrad(() => logits(p, part.map((h) => h.example))).data
     part.forEach((h, i) => {
-      const row = Array.from(z.subarray(i * 8, i * 8 + 8)), said = row.indexOf(Math.max(...row))
+      const colours = Scene.COLORS.length, row = Array.from(z.subarray(i * colours, (i + 1) * colours)), said = row.indexOf(Math.max(...row))
       counts[said === h.example.colour ? 'asked' : said === h.other ? 'other' : 'neither']++
     })
   }
@@ -101,12 +102,13 @@ function readout(p: Params): string {
 
 // a line every 3200 examples
 const every = Math.max(1, Math.round(3200 / batch))
+// the rate rises linearly to `peak` over the first `warmup` steps (step s trains at lr(s + 1)), then stays there
+const lr = warmupCosine({ peak, warmupSteps: warmup, totalSteps: warmup, floor: peak })
 let params = init, state = AdamW.init(init), sum = 0
 const started = performance.now()
 for (let s = 0; s < steps; s++) {
   const { value, grads } = step(params, Array.from({ length: batch }, (_, j) => training(s * batch + j)))
-  const lr = peak * Math.min(1, (s + 1) / warmup)
-  ;({ params, state } = AdamW.update(params, grads, state, { lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0 }))
+  ;({ params, state } = AdamW.update(params, grads, state, { lr: lr(s + 1), beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0 }))
   sum += value
   if ((s + 1) % every === 0 || s === steps - 1) {
     const seen = (s + 1) * batch, seconds = (performance.now() - started) / 1000
