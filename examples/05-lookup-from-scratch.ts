@@ -18,7 +18,7 @@
  *          279/20 after 16,000, 287/12 after 25,600 (11 minutes);
  *   token, batch 8 (~0.22 s a step): 197/97 after 6,400, 269/27 after 9,600, 289/11 after 12,800;
  *   at batch 8, 19,200 examples (2400 steps, ~10 minutes each), seeds 7 and 1:
- *     token 290/9 and 292/6; echo 289/10 (273/24 after 9,600);
+ *     token 290/9 and 292/6; echo 289/10 and 292/8 (273/24 and 275/25 after 9,600);
  *     words 170/130 and 156/144; first 158/142 and 154/146 (loss ~0.81, a coin toss between the two colours).
  * The lookup starts after some 5–10k examples when the answering position holds the side, and not within
  * 19,200 when it must first fetch the side from a word elsewhere: two attention hops in sequence, each useless
