@@ -19,11 +19,12 @@
  *   token, batch 8 (~0.22 s a step): 197/97 after 6,400, 269/27 after 9,600, 289/11 after 12,800;
  *   at batch 8, 19,200 examples (2400 steps, ~10 minutes each), seeds 7 and 1:
  *     token 290/9 and 292/6; echo 289/10 and 292/8 (273/24 and 275/25 after 9,600);
- *     words 170/130 and 156/144; first 158/142 and 154/146 (loss ~0.81, a coin toss between the two colours).
+ *     words 170/130 and 156/144; first 158/142 and 154/146 (loss ~0.81; a coin toss between the two colours
+ *     costs 0.69).
  * The lookup starts after some 5–10k examples when the answering position holds the side, and not within
- * 19,200 when it must first fetch the side from a word elsewhere: two attention hops in sequence, each useless
- * until the other exists. HaploVL's stage 2 holds ~7,000 colour answers and ~370 of each other kind (280
- * steps), and example 04's lesson stood at 49 against 31 of 80 after ~18,000.
+ * 19,200 when it must first fetch the side from a word elsewhere: two attention hops in sequence, presumably
+ * each useless until the other exists. HaploVL's stage 2 holds ~7,000 colour answers and ~370 of each other
+ * kind (280 steps), and example 04's lesson stood at 49 against 31 of 80 after ~18,000.
  *
  * Run: npx tsx examples/05-lookup-from-scratch.ts [STEPS (800)] [LR (1e-3)] [BATCH (32)] [FORM (token)] [SEED (7)]
  */
