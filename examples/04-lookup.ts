@@ -39,8 +39,15 @@ import { loadModel, partsLoss } from '../src/recipe/stages.ts'
 import { batchOf, partsOf, specialIds, tokensIn, worldOf } from '../src/recipe/world.ts'
 import { runStage } from '../src/train/loop.ts'
 
-const [dir = 'runs/tiny', stepsText = '500'] = process.argv.slice(2)
+const [dir = 'runs/tiny', stepsText = '500', form = 'plain'] = process.argv.slice(2)
 const steps = Number(stepsText), batch = 16, peak = 1e-3, warmup = 20, held = 80
+if (form !== 'plain' && form !== 'echo') {
+  console.error('usage: 04-lookup.ts [RUN_DIR] [STEPS] [plain|echo]')
+  process.exit(2)
+}
+/** What the assistant says: the colour, or (echo) the side and then the colour, so the colour is predicted at the side's own token. */
+const said = (q: LookupItem, colour: string): string => (form === 'echo' ? `${side(q)} ${colour}` : colour)
+const side = (q: LookupItem): string => (q.question.includes('left') ? 'left' : 'right')
 
 const tokenizer = await Tokenizer.load(join(dir, 'tokenizer.json'))()
 if (E.isLeft(tokenizer)) throw new Error(tokenizer.left)
@@ -58,11 +65,11 @@ const sample = (i: number): Language.Sample => {
   for (let k = 0; ; k++) {
     const scene = Scene.sceneAt('train', Random.hash(42, i, k) & (2 ** 29 - 1))
     const q = sideItem(scene, Random.hash(43, i) % 2 === 1)
-    if (q) return { kind: 'instruction', segments: chat(q, q.asked) }
+    if (q) return { kind: 'instruction', segments: chat(q, said(q, q.asked)) }
   }
 }
 
-const checkpoint = join(dir, 'lookup.safetensors')
+const name = form === 'echo' ? 'lookup-echo' : 'lookup', checkpoint = join(dir, `${name}.safetensors`)
 // stage 2's AdamW settings; the rate rises linearly for `warmup` steps, then stays at `peak`
 const stage2 = Presets.hyperAt(Presets.stage2), lr = warmupCosine({ peak, warmupSteps: warmup, totalSteps: warmup, floor: peak })
 const tuned = await runStage({
@@ -77,7 +84,7 @@ const tuned = await runStage({
   loss: (p, parts) => partsLoss((b) => stage2Loss(p, tiny, b), parts),
   checkpoint: { path: checkpoint, every: 50, names: Names.haplovl, metadata: { config: tiny, seed: 0 } },
   onStep: (r) => {
-    appendFileSync(join(dir, 'lookup.jsonl'), `${JSON.stringify(r)}\n`)
+    appendFileSync(join(dir, `${name}.jsonl`), `${JSON.stringify(r)}\n`)
     if (r.step % 25 === 0 || r.step === steps - 1) console.log(`step ${r.step} loss ${r.loss.toFixed(3)} (${r.seconds.toFixed(1)} s)`)
   },
 }, initial.right)
@@ -85,8 +92,8 @@ if (E.isLeft(tuned)) throw new Error(tuned.left)
 const model = tuned.right.params, answerer = decoder(model, tiny, specialIds(w))
 
 /** Summed NLL of the assistant saying `said` (its tokens and the end of turn), teacher-forced. */
-const nll = (q: LookupItem, said: string): number => noGrad(() => {
-  const b = batchOf(w, [{ kind: 'instruction', segments: chat(q, said) }])
+const nll = (q: LookupItem, colour: string): number => noGrad(() => {
+  const b = batchOf(w, [{ kind: 'instruction', segments: chat(q, said(q, colour)) }])
   if (E.isLeft(b)) throw new Error(b.left)
   return stage2Loss(model, tiny, b.right).item() * b.right.targets.filter((t) => t >= 0).length
 })
