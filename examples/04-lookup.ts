@@ -16,7 +16,11 @@
  * 1000 steps (run as `… 500` then `… 1000`), 40, 40, 0 and +0.00 ± 0.09; after 1250, 49, 31, 0 and +0.09 ± 0.08.
  * The loss levels off near 0.43 from step 400.
  *
- * Run: npx tsx examples/04-lookup.ts [RUN_DIR (default runs/tiny)] [STEPS (default 500)]
+ * With `echo` the answer names the side first ("left red"), so the colour is predicted at the side's own token,
+ * the form that lets example 05's reader learn the lookup as fast as from a side token. Here it did not help:
+ * after 300 steps 40, 33, 7 and +0.15 ± 0.16; after 600, 44, 36, 0 and +0.12 ± 0.12 (checkpoint lookup-echo.*).
+ *
+ * Run: npx tsx examples/04-lookup.ts [RUN_DIR (default runs/tiny)] [STEPS (default 500)] [plain|echo (default plain)]
  */
 import * as E from 'fp-ts/lib/Either.js'
 import { appendFileSync } from 'node:fs'
