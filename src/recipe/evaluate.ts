@@ -123,17 +123,19 @@ export function sideItem(scene: Scene.Scene, left: boolean): LookupItem | undefi
   return { scene, question: `What color is the thing on the ${left ? 'left' : 'right'}?`, asked: (left ? l : r).color, other: (left ? r : l).color }
 }
 
-/**
- * The lookup readout: how the model's answers to `items` split between the asked colour, the other one and neither.
- * The answer's last word is its colour, so an answer may first name what it is about ("left red").
- */
+/** Whose colour an answer names. Its last word is the colour, so an answer may first name what it is about ("left red"). */
+export const namedColour = (said: string, item: Pick<LookupItem, 'asked' | 'other'>): keyof Lookup => {
+  const colour = normalise(said).split(/\s+/).pop()
+  return colour === item.asked ? 'target' : colour === item.other ? 'other' : 'neither'
+}
+
+/** The lookup readout: how the model's answers to `items` split between the asked colour, the other one and neither. */
 export function lookupReadout(model: Decoder, w: World, items: readonly LookupItem[], onItem?: () => void): E.Either<string, Lookup> {
   const counts = { target: 0, other: 0, neither: 0 }
-  for (const { scene, question, asked, other } of items) {
-    const said = answer(model, w, Language.prompt(scene, question))
+  for (const item of items) {
+    const said = answer(model, w, Language.prompt(item.scene, item.question))
     if (E.isLeft(said)) return said
-    const colour = normalise(said.right).split(/\s+/).pop()
-    counts[colour === asked ? 'target' : colour === other ? 'other' : 'neither']++
+    counts[namedColour(said.right, item)]++
     onItem?.()
   }
   return E.right(counts)

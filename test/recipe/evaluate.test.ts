@@ -1,7 +1,7 @@
 /** The lookup readout's items, and the tables of a report. */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { lookupItems, sideItem, table, type Report } from '../../src/recipe/evaluate.ts'
+import { lookupItems, namedColour, sideItem, table, type Report } from '../../src/recipe/evaluate.ts'
 import * as Scene from '../../src/data/scene.ts'
 import * as Language from '../../src/data/language.ts'
 
@@ -34,6 +34,15 @@ describe('lookup readout', () => {
       assert.match(right.question, /on the right\?$/)
     }
     assert.ok(asked > 20, `only ${asked} of 400 scenes qualify`)
+  })
+
+  it("reads an answer's colour from its last word, so the answer may name the side first", () => {
+    const item = { asked: 'red', other: 'blue' }
+    const cases: [string, string][] = [
+      ['red', 'target'], [' Red. ', 'target'], ['left red', 'target'], ['right blue', 'other'], ['blue', 'other'],
+      ['red blue', 'other'], ['left', 'neither'], ['green', 'neither'], ['', 'neither'], ['reddish', 'neither'],
+    ]
+    for (const [said, whose] of cases) assert.equal(namedColour(said, item), whose, JSON.stringify(said))
   })
 
   it('is a line of the report tables', () => {
