@@ -49,9 +49,10 @@ if (form !== 'plain' && form !== 'echo') {
   console.error('usage: 04-lookup.ts [RUN_DIR] [STEPS] [plain|echo]')
   process.exit(2)
 }
+/** The side a question asks about, as `sideItem` words it. */
+const side = (q: LookupItem): string => (q.question.includes('left') ? 'left' : 'right')
 /** What the assistant says: the colour, or (echo) the side and then the colour, so the colour is predicted at the side's own token. */
 const said = (q: LookupItem, colour: string): string => (form === 'echo' ? `${side(q)} ${colour}` : colour)
-const side = (q: LookupItem): string => (q.question.includes('left') ? 'left' : 'right')
 
 const tokenizer = await Tokenizer.load(join(dir, 'tokenizer.json'))()
 if (E.isLeft(tokenizer)) throw new Error(tokenizer.left)
