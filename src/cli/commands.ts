@@ -21,7 +21,7 @@ export interface Command {
   readonly run: (a: Invocation) => Outcome
 }
 
-const checkpointFlag = { kind: 'string', value: 'FILE', help: `model checkpoint (default <run>/${files.stage2})` } as const
+const checkpointFlag = { kind: 'string', value: 'FILE', help: `model checkpoint (default <run>/${files.stage2}; the shipped model while runs/tiny has none and no --run is given)` } as const
 const imageFlag = { kind: 'string', value: 'FILE', help: 'the image: PNG, JPEG, BMP, GIF or TIFF (required)' } as const
 
 export const commands: Readonly<Record<string, Command>> = {

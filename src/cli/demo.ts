@@ -10,11 +10,8 @@ import * as Language from '../data/language.ts'
 import * as Scene from '../data/scene.ts'
 import { normalise } from '../recipe/evaluate.ts'
 import { files } from '../recipe/run.ts'
-import { loadModel, promptOf, answer, attentionPicture, type Prompt } from './infer.ts'
+import { loadModel, promptOf, answer, attentionPicture, shippedModel, type Prompt } from './infer.ts'
 import type { Invocation, Outcome } from './invocation.ts'
-
-/** Where the shipped model lives, relative to the package root. */
-export const shippedModel = new URL('../../assets/tiny/', import.meta.url).pathname
 
 export async function demo(a: Invocation): Outcome {
   const dir = a.get('model', shippedModel)

@@ -4,7 +4,9 @@
  *
  * A run's model is its stage-2 checkpoint and its tokenizer. The config comes from the checkpoint's metadata
  * (the recipe stores it there), or from --preset for a file without one; the tensors are checked against it.
+ * Before any training, with no --run or --checkpoint given, the commands use the shipped model.
  */
+import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as E from 'fp-ts/lib/Either.js'
@@ -27,6 +29,9 @@ import { specialIds } from '../recipe/world.ts'
 import * as Attention from '../plot/attention.ts'
 import type { Invocation, Outcome } from './invocation.ts'
 import { save } from './output.ts'
+
+/** Where the shipped model lives, relative to the package root. */
+export const shippedModel = new URL('../../assets/tiny/', import.meta.url).pathname
 
 export interface Model {
   readonly config: Config
@@ -170,8 +175,14 @@ export async function attentionPicture(m: Model, p: Prompt, question: string, o:
 // the commands
 // ---------------------------------------------------------------------------------------------------------------
 
-const modelOf = (a: Invocation): TE.TaskEither<string, Model> =>
-  loadModel(a.dir, a.get('checkpoint', join(a.dir, files.stage2)), a.config)
+/** The run's model, or the shipped one (said on stderr) when nothing names a model and the default run has none yet. */
+const modelOf = (a: Invocation): TE.TaskEither<string, Model> => {
+  const checkpoint = a.get('checkpoint', join(a.dir, files.stage2))
+  const unnamed = a.values.run === undefined && a.values.checkpoint === undefined && a.config.name === 'tiny'
+  if (!unnamed || existsSync(checkpoint)) return loadModel(a.dir, checkpoint, a.config)
+  a.io.err(`no model in ${a.dir} yet (haplovl pipeline makes one): using the shipped model, ${shippedModel}`)
+  return loadModel(shippedModel, join(shippedModel, files.stage2), a.config)
+}
 
 const requireImage = (a: Invocation): E.Either<string, string> => {
   const image = a.get('image', '')

@@ -53,10 +53,10 @@ export interface Ran {
 
 const bin = new URL('../../bin/haplovl.js', import.meta.url).pathname
 
-/** `node bin/haplovl.js ...args`, as a user would run it. */
-export const haplovl = (args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> =>
+/** `node bin/haplovl.js ...args`, as a user would run it (from `cwd`, default this process's). */
+export const haplovl = (args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<Ran> =>
   new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: { ...process.env, HAPLOVL_DEBUG: '', ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [bin, ...args], { cwd, env: { ...process.env, HAPLOVL_DEBUG: '', ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0
       resolve({ code, stdout, stderr })
     })

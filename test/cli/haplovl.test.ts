@@ -90,6 +90,17 @@ describe('haplovl: commands that work', { concurrency: true }, () => {
     assert.equal(r.stdout.split('\n').filter((l) => l !== '').length, 1)
   })
 
+  it('ask uses the shipped model before any training, and says so', async () => {
+    // from a directory with no runs/tiny, naming no run: the shipped tiny model answers
+    const r = await haplovl(['ask', '--image', f.image, '--max-tokens', '4', 'What color is the small circle?'], {}, f.dir)
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stderr, /^no model in runs\/tiny yet .*using the shipped model, .*assets\/tiny\/\n$/)
+    assert.equal(r.stdout.split('\n').filter((l) => l !== '').length, 1)
+  })
+
+  it('ask names the missing model when a run is named', async () =>
+    refused(await haplovl(['ask', '--run', 'runs/tiny', '--image', f.image, 'q'], {}, f.dir), /tokenizer "runs\/tiny\/tokenizer.json".*no such file/))
+
   it('attention writes a picture with a panel per question token', async () => {
     const out = join(f.dir, 'pictures', 'attention.png')
     const r = await haplovl(['attention', '--run', f.dir, '--image', f.image, '--out', out, '--layer', 'all', 'What color is it?'])
