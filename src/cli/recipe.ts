@@ -74,14 +74,15 @@ export function pretrain(a: Invocation): Outcome {
     return withContext(a, async (ctx) => {
       const tok = await Pretrain.trainTokenizer(ctx)
       return E.isLeft(tok) ? tok : Pretrain.pretrainTeacher(ctx, tok.right)
-    }, (r) => {
+    }, ({ zeroShot = {} }) => { // (a stopped run, which has no probes, ends before its report)
       a.io.out('teacher zero-shot accuracy on held-out scenes:')
-      for (const [probe, acc] of Object.entries(r.zeroShot)) a.io.out(`  ${probe.padEnd(26)} ${percent(acc)}`)
+      for (const [probe, acc] of Object.entries(zeroShot)) a.io.out(`  ${probe.padEnd(26)} ${percent(acc)}`)
     })
   return withContext(a, async (ctx) => {
     const tok = await Pretrain.trainTokenizer(ctx)
     return E.isLeft(tok) ? tok : Pretrain.pretrainLlm(ctx, tok.right)
-  }, (r) => a.io.out(`llm: held-out perplexity ${r.perplexity.toFixed(2)} (${Object.entries(r.perplexityByKind).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')})`))
+  }, ({ perplexity = NaN, perplexityByKind = {} }) =>
+    a.io.out(`llm: held-out perplexity ${perplexity.toFixed(2)} (${Object.entries(perplexityByKind).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')})`))
 }
 
 // ---------------------------------------------------------------------------------------------------------------

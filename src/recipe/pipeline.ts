@@ -92,13 +92,17 @@ export async function pipeline(ctx: RunContext, o: {
   mkdirSync(ctx.dir, { recursive: true })
   const before = finishedBefore(ctx)
   const phases: Phase[] = []
-  /** Runs a phase; `run` hears whether an earlier run finished it (then its results are on record already). */
+  const stopped = () => ctx.shouldStop?.() ?? false
+  /**
+   * Runs a phase; `run` hears whether an earlier run finished it (then its results are on record already). A
+   * phase cut short by a stop is not recorded, so the next run trains it on from its checkpoint.
+   */
   const timed = async <T>(name: Step | 'tokenizer' | 'eval', run: (finished: boolean) => Promise<E.Either<string, T>>, describe: (t: T) => Omit<Phase, 'name' | 'seconds'>): Promise<E.Either<string, T>> => {
     const existed = name !== 'eval' && existsSync(pathOf(ctx, name))
     const recorded = existed ? before.find((p) => p.name === name) : undefined
     const started = performance.now()
     const result = await run(recorded !== undefined)
-    if (E.isRight(result)) {
+    if (E.isRight(result) && !stopped()) {
       const phase = recorded ?? { name, seconds: (performance.now() - started) / 1000, ...describe(result.right), ...(existed ? { resumed: true as const } : {}) }
       phases.push(phase)
       o.onPhase?.(phase)
@@ -106,7 +110,6 @@ export async function pipeline(ctx: RunContext, o: {
     }
     return result
   }
-  const stopped = () => ctx.shouldStop?.() ?? false
   const tokenizer = await timed('tokenizer', () => trainTokenizer(ctx), (t) => ({ results: { vocabulary: t.vocabSize } }))
   if (E.isLeft(tokenizer)) return tokenizer
   const tok = tokenizer.right

@@ -428,10 +428,10 @@ function objectAt(k: { readonly size: Scene.Size; readonly color: Scene.Color; r
   return { ...k, x: ((cell % 3) + 0.5) / 3, y: (Math.floor(cell / 3) + 0.5) / 3, half: 0.1, tint: 0 }
 }
 
-/** Contrastive pre-training of the teacher, then its zero-shot probes on held-out scenes. */
+/** Contrastive pre-training of the teacher, then its zero-shot probes on held-out scenes (none when stopped early). */
 export async function pretrainTeacher(
   ctx: RunContext, tok: Tokenizer.Tokenizer, o: ZeroShotOptions & { readonly budget?: Partial<Budget> } = {},
-): Promise<E.Either<string, { readonly params: Teacher; readonly zeroShot: Record<string, number> }>> {
+): Promise<E.Either<string, { readonly params: Teacher; readonly zeroShot?: Record<string, number> }>> {
   const vocab = checkVocabulary(ctx, tok)
   if (E.isLeft(vocab)) return vocab
   const c = ctx.config, budget = { ...budgets.teacher, ...o.budget }
@@ -443,6 +443,7 @@ export async function pretrainTeacher(
   })
   const result = await runStage(stage, initTeacher(Key.key(ctx.seed), c))
   if (E.isLeft(result)) return result
+  if (result.right.stopped) return E.right({ params: result.right.params })
   return E.right({ params: result.right.params, zeroShot: zeroShot((scenes) => embedImages(result.right.params, c, scenes), result.right.params, c, tok, o) })
 }
 
@@ -519,10 +520,10 @@ export function perplexity(p: Llm.Params, c: Config, tok: Tokenizer.Tokenizer, n
   return { overall: Math.exp(all[0]! / all[1]!), byKind }
 }
 
-/** Next-token pre-training of the LLM, then its held-out perplexity. */
+/** Next-token pre-training of the LLM, then its held-out perplexity (none when stopped early). */
 export async function pretrainLlm(
   ctx: RunContext, tok: Tokenizer.Tokenizer, o: { readonly evalDocuments?: number; readonly budget?: Partial<Budget> } = {},
-): Promise<E.Either<string, { readonly params: Llm.Params; readonly perplexity: number; readonly perplexityByKind: Record<DocumentKind, number> }>> {
+): Promise<E.Either<string, { readonly params: Llm.Params; readonly perplexity?: number; readonly perplexityByKind?: Record<DocumentKind, number> }>> {
   const vocab = checkVocabulary(ctx, tok)
   if (E.isLeft(vocab)) return vocab
   const c = ctx.config, budget = { ...budgets.llm, ...o.budget }
@@ -533,6 +534,7 @@ export async function pretrainLlm(
   })
   const result = await runStage(stage, Llm.init(Key.key(ctx.seed + 1), c.llm))
   if (E.isLeft(result)) return result
+  if (result.right.stopped) return E.right({ params: result.right.params })
   const ppl = perplexity(result.right.params, c, tok, o.evalDocuments)
   return E.right({ params: result.right.params, perplexity: ppl.overall, perplexityByKind: ppl.byKind })
 }

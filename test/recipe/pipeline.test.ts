@@ -63,11 +63,20 @@ describe('pipeline (micro)', () => {
       rmSync(dir, { recursive: true, force: true })
     }
   })
-  it('without stage 1 (the paper\'s ablation) aligns the model built from the parents and probes it', async () => {
+  it('stopped inside a phase, records it only once a rerun has trained it to the end; without stage 1 (the paper\'s ablation), aligns the model built from the parents and probes it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'haplovl-pipeline-'))
     try {
-      const run = await pipeline({ dir, config: micro, seed: 3, steps: 2 }, { perCategory: 1, withoutStage1: true })
+      const ctx = { dir, config: micro, seed: 3, steps: 2 }
+      const teacherSteps = () => readFileSync(join(dir, 'teacher.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step)
+      // a stop (Ctrl-C) asked for during the teacher's first step
+      const stopped = await pipeline({ ...ctx, shouldStop: () => existsSync(join(dir, 'teacher.jsonl')) }, { perCategory: 1, withoutStage1: true })
+      assert.ok(E.isRight(stopped), E.isLeft(stopped) ? stopped.left : '')
+      assert.deepEqual(stopped.right.map((p) => p.name), ['tokenizer'])
+      assert.deepEqual(JSON.parse(readFileSync(join(dir, 'pipeline.json'), 'utf8')).map((p: { name: string }) => p.name), ['tokenizer'])
+      assert.deepEqual(teacherSteps(), [0])
+      const run = await pipeline(ctx, { perCategory: 1, withoutStage1: true })
       assert.ok(E.isRight(run), E.isLeft(run) ? run.left : '')
+      assert.deepEqual(teacherSteps(), [0, 1], 'the teacher is trained on from its checkpoint, not taken as finished')
       assert.deepEqual(run.right.map((p) => p.name), ['tokenizer', 'teacher', 'llm', 'align', 'stage2', 'eval'])
       assert.ok(!existsSync(join(dir, files.stage1)))
       const report = JSON.parse(readFileSync(join(dir, files.eval), 'utf8')) as { retention?: Record<string, unknown> }
