@@ -8,7 +8,7 @@
  */
 import { Tensor, shapeText } from './tensor.ts'
 import { binary } from '../kernels/elementwise.ts'
-import { leaves, treeMap, type Tree } from './tree.ts'
+import { entries, treeMap, type Tree } from './tree.ts'
 
 // ---------------------------------------------------------------------------------------------------------------
 // op declaration
@@ -156,15 +156,17 @@ export interface WithAux<A> {
 /**
  * Transform f(params, ...args) → scalar Tensor (or { loss, aux }) into a function returning its value and d value / d params,
  * the gradients in a tree of the same type as `params`. Parameters that f does not use get zeros.
+ * Only the leaves whose dotted path passes `wrt` are differentiated; the others get zeros too, and an op none of
+ * whose inputs depends on a differentiated leaf is not recorded, so no backward pass runs through frozen layers.
  * A non-finite value throws NonFiniteError before any gradient is computed.
  */
 export function valueAndGrad<P extends Tree, Args extends unknown[], A = undefined>(
   f: (params: P, ...args: Args) => Tensor | WithAux<A>,
+  wrt: (path: string) => boolean = () => true,
 ): (params: P, ...args: Args) => ValueAndGrad<P, A> {
   return (params, ...args) => {
     if (recording) throw new Error('valueAndGrad: nested differentiation is not supported (gradients are first order)')
-    const params_ = leaves(params)
-    const rec: Recording = { entries: [], tracked: new Set(params_) }
+    const rec: Recording = { entries: [], tracked: new Set(entries(params).flatMap(([path, t]) => (wrt(path) ? [t] : []))) }
     let result: Tensor | WithAux<A>
     recording = rec
     try {

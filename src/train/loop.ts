@@ -86,7 +86,7 @@ export async function runStage<P extends Tree, B, A = undefined>(stage: Stage<P,
   }
 
   const records: StepRecord<A>[] = []
-  const step = valueAndGrad(stage.loss)
+  const step = valueAndGrad(stage.loss, stage.trainable) // frozen layers get no backward pass
   while (state.step < stage.steps) {
     const started = performance.now()
     const s = state.step

@@ -43,6 +43,30 @@ describe('tape', () => {
     assert.deepEqual([...grads.nested.list[0]!.data], [3])
   })
 
+  it('wrt: the chosen leaves get the full gradient, the rest zeros, and no backward runs through frozen-only ops', () => {
+    let frozenBackwards = 0
+    // y = 2x, counting its backward calls
+    const double = defineOp<undefined, undefined>({
+      name: 'double-counted',
+      forward: ([x]) => ({ out: x!.data.map((v) => 2 * v), shape: x!.shape, saved: undefined }),
+      backward: (dy) => (frozenBackwards++, [dy.map((v) => 2 * v)]),
+    })
+    fc.assert(fc.property(arrayOf([2, 3]), arrayOf([3, 2]), (a, b) => {
+      // f = Σ softmax(a · double(frozen.b)): the frozen chain double(b) reaches the loss only through a
+      const params = { a: tensor(a.data, a.shape), frozen: { b: tensor(b.data, b.shape) } }
+      const f = (p: typeof params) => ops.sum(ops.mul(ops.softmax(ops.matmul(p.a, double([p.frozen.b], undefined))), ops.softmax(ops.matmul(p.a, p.frozen.b))))
+      frozenBackwards = 0
+      const full = valueAndGrad(f)(params)
+      assert.equal(frozenBackwards, 1, 'the chain runs backward when b is differentiated')
+      frozenBackwards = 0
+      const some = valueAndGrad(f, (path) => !path.startsWith('frozen.'))(params)
+      assert.equal(frozenBackwards, 0)
+      assert.equal(some.value, full.value)
+      assert.deepEqual([...some.grads.a.data], [...full.grads.a.data])
+      assert.deepEqual([...some.grads.frozen.b.data], new Array(6).fill(0))
+    }), runs(10))
+  })
+
   it('nothing is recorded outside valueAndGrad, nor inside noGrad', () => {
     assert.equal(isRecording(), false)
     const w = vec([1, 2, 3])
