@@ -25,22 +25,25 @@ import * as Progress from './progress.ts'
 
 /**
  * Run `body` with a RunContext wired to a progress reporter and to Ctrl-C. The outcome is 0, or 130 when the
- * user interrupted (the stage saved its checkpoint and returned early).
+ * user interrupted (the stage saved its checkpoint and returned early). A body that trains stops between steps;
+ * one that does not (`stopsBetweenSteps` false: evaluation, which never yields to the event loop and so would
+ * never hear the signal) leaves Ctrl-C its default, quitting at once.
  */
 async function withContext<T>(
   a: Invocation, body: (ctx: RunContext, progress: Progress.Reporter) => Promise<E.Either<string, T>>, report: (value: T) => void | Promise<void> = () => {},
+  stopsBetweenSteps = true,
 ): Outcome {
   const progress = Progress.reporter({ write: a.io.write, tty: a.io.tty, columns: a.io.columns })
-  const interrupt = onInterrupt((line) => (progress.finish(), a.io.err(line)))
+  const interrupt = stopsBetweenSteps ? onInterrupt((line) => (progress.finish(), a.io.err(line))) : undefined
   const ctx: RunContext = {
     dir: a.dir, config: a.config, seed: a.seed, ...(a.steps === undefined ? {} : { steps: a.steps }),
-    onStep: progress.step, shouldStop: interrupt.shouldStop,
+    onStep: progress.step, ...(interrupt ? { shouldStop: interrupt.shouldStop } : {}),
   }
   try {
     const result = await body(ctx, progress)
     progress.finish()
     if (E.isLeft(result)) return result
-    if (interrupt.shouldStop()) {
+    if (interrupt?.shouldStop()) {
       a.io.err('stopped; run the same command again to resume from the checkpoint')
       return E.right(EXIT_INTERRUPTED)
     }
@@ -48,7 +51,7 @@ async function withContext<T>(
     return E.right(0)
   } finally {
     progress.finish()
-    interrupt.dispose()
+    interrupt?.dispose()
   }
 }
 
@@ -127,7 +130,7 @@ export function evaluate(a: Invocation): Outcome {
   }, (report) => {
     a.io.out(table(report))
     a.io.out(`wrote ${pathOf({ dir: a.dir } as RunContext, 'eval')}`)
-  })
+  }, false)
 }
 
 /** `haplovl compare llava|solo|hovle` */

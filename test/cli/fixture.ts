@@ -51,7 +51,7 @@ export interface Ran {
   readonly stderr: string
 }
 
-const bin = new URL('../../bin/haplovl.js', import.meta.url).pathname
+export const bin = new URL('../../bin/haplovl.js', import.meta.url).pathname
 
 /** `node bin/haplovl.js ...args`, as a user would run it (from `cwd`, default this process's). */
 export const haplovl = (args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<Ran> =>

@@ -4,10 +4,18 @@
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { rm, stat } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { copyFile, mkdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import * as E from 'fp-ts/lib/Either.js'
 import { Jimp } from 'jimp'
-import { haplovl, makeRun, type Fixture, type Ran } from './fixture.ts'
+import { micro } from '../../src/haplovl/config.ts'
+import { fromScratch } from '../../src/haplovl/init.ts'
+import * as Names from '../../src/haplovl/names.ts'
+import { saveCheckpoint } from '../../src/io/checkpoint.ts'
+import * as Random from '../../src/random.ts'
+import { bin, haplovl, makeRun, type Fixture, type Ran } from './fixture.ts'
 
 let f: Fixture
 before(async () => {
@@ -83,6 +91,23 @@ describe('haplovl: mistakes are one line and exit status 2', { concurrency: true
 })
 
 describe('haplovl: commands that work', { concurrency: true }, () => {
+  it('Ctrl-C during eval quits at once, without writing eval.json', async () => {
+    // a run at the micro preset itself (eval builds the preset's model)
+    const dir = join(f.dir, 'micro-run')
+    await mkdir(dir)
+    await copyFile(join(f.dir, 'tokenizer.json'), join(dir, 'tokenizer.json'))
+    const saved = await saveCheckpoint(join(dir, 'stage2.safetensors'), { params: fromScratch(Random.key(1), micro), metadata: { config: micro } }, { names: Names.haplovl })()
+    assert.ok(E.isRight(saved))
+    const child = spawn(process.execPath, [bin, 'eval', '--run', dir, '--preset', 'micro'], { env: { ...process.env, HAPLOVL_DEBUG: '' } })
+    let stderr = ''
+    child.stderr.on('data', (d) => (stderr += d))
+    await once(child.stdout, 'data') // the first progress line: the evaluation has begun
+    child.kill('SIGINT')
+    const [code, signal] = await once(child, 'exit')
+    assert.equal(signal, 'SIGINT', `exit code ${code}; stderr: ${stderr}`)
+    await assert.rejects(stat(join(dir, 'eval.json')))
+  })
+
   it('ask prints an answer', async () => {
     const r = await haplovl(['ask', '--run', f.dir, '--image', f.image, '--max-tokens', '4', 'What color is the small circle?'])
     assert.equal(r.code, 0, r.stderr)
