@@ -26,7 +26,8 @@
  * With `post` only the connector and the post-decoder learn; the patch embedding, the text projector, W and the
  * pre-decoder stay as aligned. Then the echo lesson learns the lookup: batch 8, after 1200 steps, 70, 8, 2 and
  * +4.21 ± 0.34 (`… 04-lookup.ts RUN 1200 echo 8 post`, 2-core AMD EPYC, ~2.5 s a step beside another run);
- * after 600 steps 51, 23, 6 and +0.96 ± 0.28, where the plain lesson with `post` stood at 46, 31, 3 and +0.36 ± 0.16.
+ * after 600 steps 51, 23, 6 and +0.96 ± 0.28. The plain lesson with `post` stays at chance: 46, 31, 3 and +0.36 ± 0.16
+ * after 600 steps, 43, 36, 1 and −0.07 ± 0.11 after 1200. The lookup forms only with the echo and `post` together.
  *
  * Run: npx tsx examples/04-lookup.ts [RUN_DIR (default runs/tiny)] [STEPS (default 500)] [plain|echo (default plain)]
  *        [BATCH (default 16)] [all|post (default all)]
