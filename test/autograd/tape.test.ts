@@ -52,7 +52,7 @@ describe('tape', () => {
       backward: (dy) => (frozenBackwards++, [dy.map((v) => 2 * v)]),
     })
     fc.assert(fc.property(arrayOf([2, 3]), arrayOf([3, 2]), (a, b) => {
-      // f = Σ softmax(a · double(frozen.b)): the frozen chain double(b) reaches the loss only through a
+      // f = Σ softmax(a · double(b)) ⊙ softmax(a · b), b frozen: the chain double(b) depends on no differentiated leaf
       const params = { a: tensor(a.data, a.shape), frozen: { b: tensor(b.data, b.shape) } }
       const f = (p: typeof params) => ops.sum(ops.mul(ops.softmax(ops.matmul(p.a, double([p.frozen.b], undefined))), ops.softmax(ops.matmul(p.a, p.frozen.b))))
       frozenBackwards = 0

@@ -32,7 +32,7 @@ export async function makeRun(): Promise<Fixture> {
   const ok = (r: E.Either<string, unknown>) => { if (E.isLeft(r)) throw new Error(r.left) }
   ok(await Tokenizer.save(tok, join(dir, 'tokenizer.json'))())
   const checkpoint = join(dir, 'stage2.safetensors')
-  ok(await saveCheckpoint(checkpoint, { params: fromScratch(Random.key(1), config), metadata: { config } }, { names: Names.haplovl })())
+  ok(await saveModel(checkpoint, config))
   const bytes = await readFile(checkpoint)
   const corrupt = join(dir, 'corrupt.safetensors')
   await writeFile(corrupt, bytes.subarray(0, Math.floor(bytes.length / 2)))
@@ -44,6 +44,10 @@ export async function makeRun(): Promise<Fixture> {
   await writeFile(join(dir, 'stage2.jsonl'), `${log.join('\n')}\n`)
   return { dir, config, image, notImage, corrupt }
 }
+
+/** A HaploVL of `config`, freshly initialised, saved at `path` as a stage's checkpoint is. */
+export const saveModel = (path: string, config: Config) =>
+  saveCheckpoint(path, { params: fromScratch(Random.key(1), config), metadata: { config } }, { names: Names.haplovl })()
 
 export interface Ran {
   readonly code: number

@@ -11,11 +11,7 @@ import { join } from 'node:path'
 import * as E from 'fp-ts/lib/Either.js'
 import { Jimp } from 'jimp'
 import { micro } from '../../src/haplovl/config.ts'
-import { fromScratch } from '../../src/haplovl/init.ts'
-import * as Names from '../../src/haplovl/names.ts'
-import { saveCheckpoint } from '../../src/io/checkpoint.ts'
-import * as Random from '../../src/random.ts'
-import { bin, haplovl, makeRun, type Fixture, type Ran } from './fixture.ts'
+import { bin, haplovl, makeRun, saveModel, type Fixture, type Ran } from './fixture.ts'
 
 let f: Fixture
 before(async () => {
@@ -96,8 +92,7 @@ describe('haplovl: commands that work', { concurrency: true }, () => {
     const dir = join(f.dir, 'micro-run')
     await mkdir(dir)
     await copyFile(join(f.dir, 'tokenizer.json'), join(dir, 'tokenizer.json'))
-    const saved = await saveCheckpoint(join(dir, 'stage2.safetensors'), { params: fromScratch(Random.key(1), micro), metadata: { config: micro } }, { names: Names.haplovl })()
-    assert.ok(E.isRight(saved))
+    assert.ok(E.isRight(await saveModel(join(dir, 'stage2.safetensors'), micro)))
     const child = spawn(process.execPath, [bin, 'eval', '--run', dir, '--preset', 'micro'], { env: { ...process.env, HAPLOVL_DEBUG: '' } })
     let stderr = ''
     child.stderr.on('data', (d) => (stderr += d))
