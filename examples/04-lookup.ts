@@ -120,10 +120,11 @@ for (let i = 0; items.length < held; i++) {
   const q = sideItem(Scene.sceneAt('eval', i), i % 2 === 1)
   if (q) items.push(q)
 }
-const tally = lookupReadout(answerer, w, items)
-if (E.isLeft(tally)) throw new Error(tally.left)
+const readout = await lookupReadout(answerer, w, items)
+if (E.isLeft(readout)) throw new Error(readout.left)
+const tally = readout.right! // defined: nothing asks the readout to stop
 const margins = items.map((q) => nll(q, q.other) - nll(q, q.asked))
 const mean = margins.reduce((a, b) => a + b, 0) / held
 const se = Math.sqrt(margins.reduce((a, m) => a + (m - mean) ** 2, 0) / (held - 1) / held)
-console.log(`after ${steps} steps, ${held} held-out scenes: target ${tally.right.target}, other ${tally.right.other}, neither ${tally.right.neither}`)
+console.log(`after ${steps} steps, ${held} held-out scenes: target ${tally.target}, other ${tally.other}, neither ${tally.neither}`)
 console.log(`margin NLL(other) − NLL(asked): ${mean.toFixed(3)} ± ${se.toFixed(3)} nats (positive in ${margins.filter((m) => m > 0).length})`)

@@ -1,6 +1,7 @@
 /**
- * Ctrl-C during training: the first SIGINT asks the running stage to stop after its current step (the training
- * loop polls `shouldStop`, saves a checkpoint and returns); a second SIGINT quits at once with status 130.
+ * Ctrl-C: the first SIGINT asks the running command to stop after its current step (the training loop polls
+ * `shouldStop`, saves a checkpoint and returns; evaluation polls it between questions); a second SIGINT quits
+ * at once with status 130.
  */
 export interface Interrupt {
   readonly shouldStop: () => boolean
@@ -15,7 +16,7 @@ export function onInterrupt(say: (line: string) => void, exit: (code: number) =>
   const handler = () => {
     if (stopping) return exit(EXIT_INTERRUPTED)
     stopping = true
-    say('stopping after this step (checkpoint saved); press Ctrl-C again to quit now')
+    say('stopping after this step (training saves its checkpoint first); press Ctrl-C again to quit now')
   }
   process.on('SIGINT', handler)
   return { shouldStop: () => stopping, dispose: () => void process.off('SIGINT', handler) }

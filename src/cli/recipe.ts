@@ -25,33 +25,32 @@ import * as Progress from './progress.ts'
 
 /**
  * Run `body` with a RunContext wired to a progress reporter and to Ctrl-C. The outcome is 0, or 130 when the
- * user interrupted (the stage saved its checkpoint and returned early). A body that trains stops between steps;
- * one that does not (`stopsBetweenSteps` false: evaluation, which never yields to the event loop and so would
- * never hear the signal) leaves Ctrl-C its default, quitting at once.
+ * user interrupted: training stops after its current step (with a checkpoint), evaluation after its current
+ * question, the body returns early, and `stopped` tells the user what happens next.
  */
 async function withContext<T>(
   a: Invocation, body: (ctx: RunContext, progress: Progress.Reporter) => Promise<E.Either<string, T>>, report: (value: T) => void | Promise<void> = () => {},
-  stopsBetweenSteps = true,
+  stopped = 'stopped; run the same command again to resume from the checkpoint',
 ): Outcome {
   const progress = Progress.reporter({ write: a.io.write, tty: a.io.tty, columns: a.io.columns })
-  const interrupt = stopsBetweenSteps ? onInterrupt((line) => (progress.finish(), a.io.err(line))) : undefined
+  const interrupt = onInterrupt((line) => (progress.finish(), a.io.err(line)))
   const ctx: RunContext = {
     dir: a.dir, config: a.config, seed: a.seed, ...(a.steps === undefined ? {} : { steps: a.steps }),
-    onStep: progress.step, ...(interrupt ? { shouldStop: interrupt.shouldStop } : {}),
+    onStep: progress.step, shouldStop: interrupt.shouldStop,
   }
   try {
     const result = await body(ctx, progress)
     progress.finish()
     if (E.isLeft(result)) return result
-    if (interrupt?.shouldStop()) {
-      a.io.err('stopped; run the same command again to resume from the checkpoint')
+    if (interrupt.shouldStop()) {
+      a.io.err(stopped)
       return E.right(EXIT_INTERRUPTED)
     }
     await report(result.right)
     return E.right(0)
   } finally {
     progress.finish()
-    interrupt?.dispose()
+    interrupt.dispose()
   }
 }
 
@@ -128,9 +127,10 @@ export function evaluate(a: Invocation): Outcome {
     const tok = await tokenizerOf(ctx)
     return E.isLeft(tok) ? tok : evaluateRun(ctx, tok.right, perCategory, (done, total) => progress.items('eval', done, total))
   }, (report) => {
+    if (!report) return // stopped: withContext has said so
     a.io.out(table(report))
     a.io.out(`wrote ${pathOf({ dir: a.dir } as RunContext, 'eval')}`)
-  }, false)
+  }, 'stopped before the end; nothing written')
 }
 
 /** `haplovl compare llava|solo|hovle` */

@@ -177,7 +177,7 @@ const trainers: Readonly<Record<Design, (s: Setting) => Promise<Trained>>> = { l
 
 /**
  * Train (or resume) `design` from the run's parents and evaluate it; writes eval.json and eval.md into its
- * directory. Undefined when Ctrl-C ended a training step early.
+ * directory. Undefined when Ctrl-C ended a training step or the evaluation early.
  */
 export async function compare(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, design: Design, o: {
   readonly perCategory?: number
@@ -186,8 +186,8 @@ export async function compare(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, d
   const here: RunContext = { ...ctx, dir: designDir(ctx.dir, design) }
   const trained = await trainers[design]({ run: ctx, here, tokenizer })
   if (E.isLeft(trained) || !trained.right) return trained as E.Either<string, undefined>
-  const report = evaluate(trained.right.decoder, trained.right.world, o)
-  if (E.isLeft(report)) return report
+  const report = await evaluate(trained.right.decoder, trained.right.world, { ...o, ...(ctx.shouldStop ? { shouldStop: ctx.shouldStop } : {}) })
+  if (E.isLeft(report) || !report.right) return report
   writeFileSync(join(here.dir, 'eval.json'), `${JSON.stringify(report.right, null, 2)}\n`)
   writeFileSync(join(here.dir, 'eval.md'), `${table(report.right)}\n`)
   return report

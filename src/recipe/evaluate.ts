@@ -59,9 +59,21 @@ export interface Options {
   /** questions per category and set (default 40) */
   readonly perCategory?: number
   readonly onItem?: (done: number, total: number) => void
+  /** polled between questions: true ends the evaluation early (Ctrl-C), with nothing to report */
+  readonly shouldStop?: () => boolean
 }
 
-export function evaluate(model: Decoder, w: World, o: Options = {}): E.Either<string, Report> {
+/**
+ * Between two questions: let the event loop run, so that a Ctrl-C is heard while the model is being asked
+ * (answering never yields by itself), and tell whether to stop.
+ */
+const stopHere = async (shouldStop: (() => boolean) | undefined): Promise<boolean> => {
+  await new Promise((resolve) => setImmediate(resolve))
+  return shouldStop?.() ?? false
+}
+
+/** Every category of every set, then the lookup readout; undefined when `shouldStop` ended it early. */
+export async function evaluate(model: Decoder, w: World, o: Options = {}): Promise<E.Either<string, Report | undefined>> {
   const started = performance.now()
   const n = o.perCategory ?? 40
   const plan = [
@@ -78,6 +90,7 @@ export function evaluate(model: Decoder, w: World, o: Options = {}): E.Either<st
     for (const category of Language.CATEGORIES) {
       let correct = 0, shown = 0
       for (const item of Language.evalSet(category, n, { split, form })) {
+        if (await stopHere(o.shouldStop)) return E.right(undefined)
         const said = answer(model, w, item.prompt)
         if (E.isLeft(said)) return said
         if (normalise(said.right) === normalise(item.qa.answer)) correct++
@@ -88,7 +101,8 @@ export function evaluate(model: Decoder, w: World, o: Options = {}): E.Either<st
     }
     sets[`${split}/${form}`] = scores
   }
-  return E.map((lookup: Lookup) => ({ sets, examples, lookup, seconds: (performance.now() - started) / 1000 }))(lookupReadout(model, w, lookupItems(n), () => o.onItem?.(++done, total)))
+  const lookup = await lookupReadout(model, w, lookupItems(n), { onItem: () => o.onItem?.(++done, total), ...(o.shouldStop ? { shouldStop: o.shouldStop } : {}) })
+  return E.map((l: Lookup | undefined) => l && { sets, examples, lookup: l, seconds: (performance.now() - started) / 1000 })(lookup)
 }
 
 /** A colour question about one of two differently coloured objects: the colour asked for, and the other object's. */
@@ -129,14 +143,20 @@ export const namedColour = (said: string, item: Pick<LookupItem, 'asked' | 'othe
   return colour === item.asked ? 'target' : colour === item.other ? 'other' : 'neither'
 }
 
-/** The lookup readout: how the model's answers to `items` split between the asked colour, the other one and neither. */
-export function lookupReadout(model: Decoder, w: World, items: readonly LookupItem[], onItem?: () => void): E.Either<string, Lookup> {
+/**
+ * The lookup readout: how the model's answers to `items` split between the asked colour, the other one and
+ * neither; undefined when `shouldStop` ended it early.
+ */
+export async function lookupReadout(
+  model: Decoder, w: World, items: readonly LookupItem[], o: { readonly onItem?: () => void; readonly shouldStop?: () => boolean } = {},
+): Promise<E.Either<string, Lookup | undefined>> {
   const counts = { target: 0, other: 0, neither: 0 }
   for (const item of items) {
+    if (await stopHere(o.shouldStop)) return E.right(undefined)
     const said = answer(model, w, Language.prompt(item.scene, item.question))
     if (E.isLeft(said)) return said
     counts[namedColour(said.right, item)]++
-    onItem?.()
+    o.onItem?.()
   }
   return E.right(counts)
 }

@@ -51,13 +51,18 @@ async function runRetention(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, sta
   return E.right(retention(teacher.right, tokenizer, c, models))
 }
 
-/** Evaluate the run's stage-2 model and write eval.json (and eval.md, the tables), with the retention probe. */
-export async function evaluateRun(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, perCategory?: number, onItem?: (done: number, total: number) => void): Promise<E.Either<string, Report>> {
+/**
+ * Evaluate the run's stage-2 model and write eval.json (and eval.md, the tables), with the retention probe.
+ * Undefined, with nothing written, when `ctx.shouldStop` (Ctrl-C) ended the evaluation early.
+ */
+export async function evaluateRun(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, perCategory?: number, onItem?: (done: number, total: number) => void): Promise<E.Either<string, Report | undefined>> {
   const model = await loadModel(ctx, 'stage2', fromScratch(Key.key(0), ctx.config))
   if (E.isLeft(model)) return model
   const w = worldOf(tokenizer, ctx.config)
-  const evaluated = evaluate(decoder(model.right, ctx.config, specialIds(w)), w, { ...(perCategory ? { perCategory } : {}), ...(onItem ? { onItem } : {}) })
-  if (E.isLeft(evaluated)) return evaluated
+  const evaluated = await evaluate(decoder(model.right, ctx.config, specialIds(w)), w, {
+    ...(perCategory ? { perCategory } : {}), ...(onItem ? { onItem } : {}), ...(ctx.shouldStop ? { shouldStop: ctx.shouldStop } : {}),
+  })
+  if (E.isLeft(evaluated) || !evaluated.right) return evaluated
   const rows = await runRetention(ctx, tokenizer, model.right)
   if (E.isLeft(rows)) return rows
   const report: Report = { ...evaluated.right, ...(rows.right ? { retention: rows.right } : {}) }
@@ -135,7 +140,7 @@ export async function pipeline(ctx: RunContext, o: {
   if (E.isLeft(aligned) || stopped()) return E.isLeft(aligned) ? aligned : E.right(phases)
   const stage2 = await timed('stage2', () => trainStage2(ctx, tok, aligned.right.params), (r) => ({ tokensPerSecond: throughput(r.records), results: { finalLoss: r.records.at(-1)?.loss } }))
   if (E.isLeft(stage2) || stopped()) return E.isLeft(stage2) ? stage2 : E.right(phases)
-  const report = await timed('eval', () => evaluateRun(ctx, tok, o.perCategory), (r) => ({ results: r.sets }))
+  const report = await timed('eval', () => evaluateRun(ctx, tok, o.perCategory), (r) => (r ? { results: r.sets } : {}))
   if (E.isLeft(report)) return report
   return E.right(phases)
 }

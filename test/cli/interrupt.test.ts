@@ -12,7 +12,7 @@ describe('onInterrupt', () => {
     process.emit('SIGINT')
     assert.equal(i.shouldStop(), true)
     assert.deepEqual(exits, [])
-    assert.match(said.join('\n'), /stopping after this step \(checkpoint saved\)/)
+    assert.match(said.join('\n'), /stopping after this step \(training saves its checkpoint first\)/)
     process.emit('SIGINT')
     assert.deepEqual(exits, [EXIT_INTERRUPTED])
     i.dispose()
