@@ -57,9 +57,14 @@ export const commands: Readonly<Record<string, Command>> = {
   },
   train: {
     summary: 'train a HaploVL stage: stage1 (pre-decoder), align (connector), stage2 (everything)',
-    usage: 'haplovl train stage1|align|stage2 [--steps N]',
-    notes: ['Ctrl-C stops after the current step with a checkpoint; running the command again resumes from it.'],
-    flags: {},
+    usage: 'haplovl train stage1|align|stage2 [--steps N] [--learn PREFIXES]',
+    notes: [
+      'Ctrl-C stops after the current step with a checkpoint; running the command again resumes from it.',
+      '--learn connector,postDecoder trains only those parts (held fixed: everything else), instead of the stage\'s own choice.',
+    ],
+    flags: {
+      learn: { kind: 'string', value: 'PREFIXES', help: 'comma-separated dotted prefixes of the parameters that learn (default: the paper\'s choice for the stage)' },
+    },
     positionals: [1, 1],
     targets: ['stage1', 'align', 'stage2'],
     run: async (a) => (await import('./recipe.ts')).train(a),

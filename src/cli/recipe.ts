@@ -7,7 +7,10 @@ import * as E from 'fp-ts/lib/Either.js'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as Tokenizer from '../data/tokenizer.ts'
+import { entries } from '../../autograd/index.ts'
+import * as Heads from '../haplovl/heads.ts'
 import { fromScratch } from '../haplovl/init.ts'
+import { under } from '../optim/presets.ts'
 import * as Random from '../random.ts'
 import { table } from '../recipe/evaluate.ts'
 import * as Compare from '../recipe/compare.ts'
@@ -109,10 +112,28 @@ async function trainStep(ctx: RunContext, step: 'stage1' | 'align' | 'stage2'): 
   return E.map((r: { records: readonly StepRecord<unknown>[] }) => r.records)(result)
 }
 
+/**
+ * `--learn a,b`: the dotted prefixes of the parameters that learn, each checked against the stage's parameter
+ * tree (stage 1 trains the model and its heads: "model.preDecoder", "heads"). Undefined without the flag.
+ */
+function learnOf(a: Invocation, step: 'stage1' | 'align' | 'stage2'): E.Either<string, readonly string[] | undefined> {
+  const text = a.get<string>('learn', '')
+  if (text === '') return E.right(undefined)
+  const prefixes = text.split(',').map((p) => p.trim()).filter((p) => p !== '')
+  const model = fromScratch(Random.key(0), a.config)
+  const paths = entries(step === 'stage1' ? { model, heads: Heads.init(Random.key(0), a.config) } : model).map(([path]) => path)
+  const unknown = prefixes.find((p) => !paths.some((path) => under(path, p)))
+  if (prefixes.length > 0 && unknown === undefined) return E.right(prefixes)
+  const parts = [...new Set(paths.map((path) => path.split('.').slice(0, step === 'stage1' ? 3 : 2).join('.')))]
+  return E.left(`--learn: ${unknown === undefined ? 'no prefix given' : `'${unknown}' names no parameter of ${step}`}; its parameters are under ${parts.join(', ')}`)
+}
+
 /** `haplovl train stage1|align|stage2` */
 export function train(a: Invocation): Outcome {
   const step = a.positionals[0] as 'stage1' | 'align' | 'stage2'
-  return withContext(a, (ctx) => trainStep(ctx, step), (records) =>
+  const learn = learnOf(a, step)
+  if (E.isLeft(learn)) return Promise.resolve(learn)
+  return withContext(a, (ctx) => trainStep(learn.right ? { ...ctx, learn: learn.right } : ctx, step), (records) =>
     a.io.out(records.length === 0 ? `${step}: already trained (${pathOf({ dir: a.dir } as RunContext, step)})` : `${step}: final loss ${lastLoss(records)}, saved in ${pathOf({ dir: a.dir } as RunContext, step)}`))
 }
 

@@ -38,6 +38,8 @@ export interface RunContext {
   readonly onStep?: (record: StepRecord<unknown>, total: number) => void
   /** polled after every step: true ends the step with a checkpoint (Ctrl-C) */
   readonly shouldStop?: () => boolean
+  /** train only the parameters under these dotted prefixes ("connector", "postDecoder.blocks.0"), not the stage's own choice */
+  readonly learn?: readonly string[]
 }
 
 export const pathOf = (ctx: RunContext, file: keyof typeof files | Step): string => join(ctx.dir, files[file])

@@ -82,7 +82,7 @@ export interface Stored {
 /**
  * Everything a stage of the recipe needs besides its parameters. It keeps its checkpoint and log in the run
  * directory as `<step>.safetensors` and `<step>.jsonl`, stored as `stored` says (by default HaploVL's tensor names
- * and the run's config).
+ * and the run's config). `ctx.learn`, when given, replaces `trainable` (and is recorded in the checkpoint).
  */
 export function stageOf<P extends Tree, A, B extends Batch | readonly Batch[] = Batch>(
   ctx: RunContext, step: string, s: Schedule, preset: Presets.Preset, trainable: (path: string) => boolean,
@@ -93,9 +93,12 @@ export function stageOf<P extends Tree, A, B extends Batch | readonly Batch[] = 
   mkdirSync(ctx.dir, { recursive: true })
   const log = logOf(ctx, step)
   return {
-    name: step, steps, hyper: Presets.hyperAt(run), trainable, clipNorm: 1, batchAt, loss,
+    name: step, steps, hyper: Presets.hyperAt(run), trainable: ctx.learn ? Presets.only(ctx.learn) : trainable, clipNorm: 1, batchAt, loss,
     tokensOf: (b: B) => ([] as Batch[]).concat(b).reduce((n, part) => n + tokensIn(part), 0), // a batch, or its parts
-    checkpoint: { path: join(ctx.dir, `${step}.safetensors`), every: 50, names: stored.names, metadata: { config: stored.config, seed: ctx.seed, schedule: s } },
+    checkpoint: {
+      path: join(ctx.dir, `${step}.safetensors`), every: 50, names: stored.names,
+      metadata: { config: stored.config, seed: ctx.seed, schedule: s, ...(ctx.learn ? { learn: ctx.learn } : {}) },
+    },
     onStep: (r: StepRecord<A>) => {
       appendFileSync(log, `${JSON.stringify(r)}\n`)
       ctx.onStep?.(r as StepRecord<unknown>, steps)

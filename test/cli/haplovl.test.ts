@@ -12,7 +12,12 @@ import * as E from 'fp-ts/lib/Either.js'
 import { Jimp } from 'jimp'
 import { micro } from '../../src/haplovl/config.ts'
 import { bin, haplovl, makeRun, saveModel, type Fixture, type Ran } from './fixture.ts'
+import { entries } from '../../autograd/index.ts'
 import { EXIT_INTERRUPTED } from '../../src/cli/interrupt.ts'
+import { fromScratch } from '../../src/haplovl/init.ts'
+import * as Names from '../../src/haplovl/names.ts'
+import { loadCheckpoint } from '../../src/io/checkpoint.ts'
+import * as Random from '../../src/random.ts'
 
 let f: Fixture
 before(async () => {
@@ -84,6 +89,9 @@ describe('haplovl: mistakes are one line and exit status 2', { concurrency: true
   it('a run directory without a tokenizer', async () => refused(await haplovl(['ask', '--run', join(f.dir, 'elsewhere'), '--image', f.image, 'q']), /tokenizer.*no such file/))
   it('a pre-decoder layer the model does not have', async () =>
     refused(await haplovl(['attention', '--run', f.dir, '--image', f.image, '--layer', '7', 'what?']), /--layer 7 is outside the pre-decoder's 2 layers/))
+  it('--learn naming no parameter of the stage', async () =>
+    refused(await haplovl(['train', 'stage2', '--preset', 'micro', '--run', f.dir, '--learn', 'connector,postdecoder']),
+      /--learn: 'postdecoder' names no parameter of stage2; its parameters are under connector\.weight, .*postDecoder\.blocks/))
   it('plot of a directory without logs', async () => refused(await haplovl(['plot', join(f.dir, 'plots-none')]), /cannot read run directory/))
 })
 
@@ -103,6 +111,22 @@ describe('haplovl: commands that work', { concurrency: true }, () => {
     assert.equal(code, EXIT_INTERRUPTED, stderr)
     assert.match(stderr, /stopping after this step[^]*stopped before the end; nothing written/)
     await assert.rejects(stat(join(dir, 'eval.json')))
+  })
+
+  it('train stage2 --learn trains only the parts named, and the checkpoint says so', async () => {
+    const dir = join(f.dir, 'learn-run')
+    await mkdir(dir)
+    await copyFile(join(f.dir, 'tokenizer.json'), join(dir, 'tokenizer.json'))
+    assert.ok(E.isRight(await saveModel(join(dir, 'align.safetensors'), micro)))
+    const r = await haplovl(['train', 'stage2', '--preset', 'micro', '--run', dir, '--steps', '2', '--learn', 'connector, postDecoder.lmHead'])
+    assert.equal(r.code, 0, r.stderr)
+    const load = (file: string) => loadCheckpoint(join(dir, file), fromScratch(Random.key(0), micro), { names: Names.haplovl })()
+    const [before, after] = [await load('align.safetensors'), await load('stage2.safetensors')]
+    assert.ok(E.isRight(before) && E.isRight(after))
+    assert.deepEqual(after.right.metadata.learn, ['connector', 'postDecoder.lmHead'])
+    const was = new Map(entries(before.right.params).map(([path, t]) => [path, t.data]))
+    const changed = entries(after.right.params).filter(([path, t]) => !t.data.every((x, i) => x === was.get(path)![i])).map(([path]) => path)
+    assert.deepEqual(changed.sort(), ['connector.weight', 'postDecoder.lmHead.weight'])
   })
 
   it('ask prints an answer', async () => {
