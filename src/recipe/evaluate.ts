@@ -17,6 +17,7 @@ import * as Scene from '../data/scene.ts'
 import * as Tokenizer from '../data/tokenizer.ts'
 import { decodeWith, type Decoder, type Options as GenerateOptions } from '../haplovl/generate.ts'
 import type { Sample } from '../haplovl/sequence.ts'
+import { stopHere } from './run.ts'
 import { modelSample, type World } from './world.ts'
 
 export interface Score {
@@ -61,15 +62,6 @@ export interface Options {
   readonly onItem?: (done: number, total: number) => void
   /** polled between questions: true ends the evaluation early (Ctrl-C), with nothing to report */
   readonly shouldStop?: () => boolean
-}
-
-/**
- * Between two questions: let the event loop run, so that a Ctrl-C is heard while the model is being asked
- * (answering never yields by itself), and tell whether to stop.
- */
-const stopHere = async (shouldStop: (() => boolean) | undefined): Promise<boolean> => {
-  await new Promise((resolve) => setImmediate(resolve))
-  return shouldStop?.() ?? false
 }
 
 /** Every category of every set, then the lookup readout; undefined when `shouldStop` ended it early. */

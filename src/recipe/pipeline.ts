@@ -34,7 +34,8 @@ export interface Phase {
 
 /**
  * The retention probe's rows for a run: the teacher, the stage-1 model (vision head and direct, when its
- * checkpoint is there) and the stage-2 model (direct). None when the run holds no teacher (a shipped model).
+ * checkpoint is there) and the stage-2 model (direct). None when the run holds no teacher (a shipped model),
+ * or when `ctx.shouldStop` ended the probe early.
  */
 async function runRetention(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, stage2: Params): Promise<E.Either<string, Report['retention']>> {
   if (!existsSync(pathOf(ctx, 'teacher'))) return E.right(undefined)
@@ -48,7 +49,7 @@ async function runRetention(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, sta
     models.stage1 = stage1.right
   }
   models.stage2 = { model: stage2 }
-  return E.right(retention(teacher.right, tokenizer, c, models))
+  return E.right(await retention(teacher.right, tokenizer, c, models, ctx.shouldStop))
 }
 
 /**
@@ -64,7 +65,7 @@ export async function evaluateRun(ctx: RunContext, tokenizer: Tokenizer.Tokenize
   })
   if (E.isLeft(evaluated) || !evaluated.right) return evaluated
   const rows = await runRetention(ctx, tokenizer, model.right)
-  if (E.isLeft(rows)) return rows
+  if (E.isLeft(rows) || ctx.shouldStop?.()) return E.isLeft(rows) ? rows : E.right(undefined)
   const report: Report = { ...evaluated.right, ...(rows.right ? { retention: rows.right } : {}) }
   writeFileSync(pathOf(ctx, 'eval'), `${JSON.stringify(report, null, 2)}\n`)
   writeFileSync(join(ctx.dir, 'eval.md'), `${table(report)}\n`)

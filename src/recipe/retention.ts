@@ -28,6 +28,7 @@ import * as Norm from '../nn/norm.ts'
 import { patchify } from '../parents/patches.ts'
 import * as VisionTower from '../parents/vision-tower.ts'
 import { zeroShot, type ImageEmbedder, type Teacher, type ZeroShotOptions } from './pretrain.ts'
+import { stopHere } from './run.ts'
 import { modelSample, specialIds, worldOf, type World } from './world.ts'
 
 /** row → probe → accuracy */
@@ -65,14 +66,23 @@ function preDecoderFeatures(model: Params, c: Config, w: World, scenes: readonly
   return ops.reshape(ops.gatherRows(h, positionsOf(batch.right, Kind.patch)), [scenes.length, -1, c.vision.width])
 }
 
-/** The probe's rows: the teacher's, then each named model's (through its vision head when it has one, and direct). */
-export function retention(teacher: Teacher, tokenizer: Tokenizer.Tokenizer, config: Config, models: Readonly<Record<string, Probed>>): Retention {
+/**
+ * The probe's rows: the teacher's, then each named model's (through its vision head when it has one, and direct).
+ * Undefined when `shouldStop` (polled between rows) ended it early.
+ */
+export async function retention(
+  teacher: Teacher, tokenizer: Tokenizer.Tokenizer, config: Config, models: Readonly<Record<string, Probed>>, shouldStop?: () => boolean,
+): Promise<Retention | undefined> {
   const c = config, w = worldOf(tokenizer, config)
   const run = (features: (scenes: readonly Scene.Scene[]) => Tensor) => zeroShot(embedder(teacher.vision, c, features), teacher, c, tokenizer, probe)
   const render = (scenes: readonly Scene.Scene[]) => patchify(scenes.map((s) => Scene.render(s, c.vision.imageSize)), c.vision.imageSize, c.vision.patch)
   const rows: Retention = { teacher: run((scenes) => VisionTower.patchFeatures(teacher.vision, c.vision, render(scenes), c.teacherLayer)) }
   for (const [name, { model, heads }] of Object.entries(models)) {
-    if (heads) rows[`${name} (vision head)`] = run((scenes) => Linear.apply(heads.vision, preDecoderFeatures(model, c, w, scenes)))
+    if (heads) {
+      if (await stopHere(shouldStop)) return undefined
+      rows[`${name} (vision head)`] = run((scenes) => Linear.apply(heads.vision, preDecoderFeatures(model, c, w, scenes)))
+    }
+    if (await stopHere(shouldStop)) return undefined
     rows[`${name} pre-decoder (direct)`] = run((scenes) => preDecoderFeatures(model, c, w, scenes))
   }
   return rows

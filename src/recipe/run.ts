@@ -42,5 +42,14 @@ export interface RunContext {
   readonly learn?: readonly string[]
 }
 
+/**
+ * Between two pieces of work that never yield by themselves (asking the model questions, probing it): let the
+ * event loop run, so that a Ctrl-C is heard, and tell whether to stop.
+ */
+export const stopHere = async (shouldStop: (() => boolean) | undefined): Promise<boolean> => {
+  await new Promise((resolve) => setImmediate(resolve))
+  return shouldStop?.() ?? false
+}
+
 export const pathOf = (ctx: RunContext, file: keyof typeof files | Step): string => join(ctx.dir, files[file])
 export const logOf = (ctx: RunContext, step: string): string => join(ctx.dir, `${step}.jsonl`)

@@ -83,7 +83,7 @@ describe('zero-shot probes with an injected image embedder', () => {
 })
 
 describe('retention probe', () => {
-  it("a pre-decoder and head that reproduce the teacher's patch features score exactly the teacher's row", () => {
+  it("a pre-decoder and head that reproduce the teacher's patch features score exactly the teacher's row", async () => {
     // Blocks that pass their input through are the same with or without RoPE and the class token, so the model
     // built from this teacher computes the teacher's patch features; the head is the identity.
     const t = passThrough(teacher)
@@ -91,15 +91,16 @@ describe('retention probe', () => {
     const w = config.vision.width
     const identity = new Tensor(Float32Array.from({ length: w * w }, (_, k) => (k % (w + 1) === 0 ? 1 : 0)), [w, w])
     const heads = { ...Heads.init(Key.key(3), config), vision: { weight: identity, bias: zeros([w]) } }
-    const rows = retention(t, tokenizer, config, { stage1: { model, heads } })
+    const rows = (await retention(t, tokenizer, config, { stage1: { model, heads } }))!
     assert.deepEqual(Object.keys(rows), ['teacher', 'stage1 (vision head)', 'stage1 pre-decoder (direct)'])
     assert.deepEqual(rows['stage1 (vision head)'], rows.teacher)
     assert.deepEqual(rows['stage1 pre-decoder (direct)'], rows.teacher)
     for (const [probe, accuracy] of Object.entries(rows.teacher!)) assert.ok(accuracy >= 0 && accuracy <= 1, probe)
   })
 
-  it('without heads there is no vision-head row', () => {
+  it('without heads there is no vision-head row; a stop asked for ends the probe with no rows', async () => {
     const model = fromParents(Key.key(1), config, teacher.vision, Llm.init(Key.key(2), config.llm))
-    assert.deepEqual(Object.keys(retention(teacher, tokenizer, config, { final: { model } })), ['teacher', 'final pre-decoder (direct)'])
+    assert.deepEqual(Object.keys((await retention(teacher, tokenizer, config, { final: { model } }))!), ['teacher', 'final pre-decoder (direct)'])
+    assert.equal(await retention(teacher, tokenizer, config, { final: { model } }, () => true), undefined)
   })
 })
