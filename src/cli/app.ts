@@ -65,6 +65,8 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   if (c.targets && !c.targets.includes(positionals[0]!)) return fail(`${name} ${positionals[0]}: expected one of ${c.targets.join(', ')}`)
 
   const get = <T extends Value>(flag: string, fallback: T): T => (values[flag] as T | undefined) ?? fallback
-  const outcome = await c.run({ ...parsed.right, ...settings(values), io, get })
+  const shared = settings(values)
+  if (E.isLeft(shared)) return fail(shared.left)
+  const outcome = await c.run({ ...parsed.right, ...shared.right, io, get })
   return E.isLeft(outcome) ? fail(outcome.left) : outcome.right
 }

@@ -30,7 +30,7 @@ export interface Parsed {
 /** Flags every command accepts. */
 export const common: Flags = {
   run: { kind: 'string', value: 'DIR', help: 'run directory (default runs/<preset>)' },
-  preset: { kind: 'string', value: 'NAME', choices: ['micro', 'tiny'], help: 'model size: micro or tiny (default tiny)' },
+  preset: { kind: 'string', value: 'NAME', choices: ['micro', 'tiny'], help: 'model size: micro or tiny (default tiny, or the one the --run directory was made with)' },
   seed: { kind: 'int', value: 'N', min: 0, max: 2 ** 32 - 1, help: 'random seed (default 0)' },
   steps: { kind: 'int', value: 'N', min: 1, help: 'optimizer steps per training stage (default: the recipe\'s)' },
   help: { kind: 'boolean', short: 'h', help: 'show this help' },

@@ -2,7 +2,9 @@
  * The commands of `haplovl`: their flags, help texts and what each runs. A command's code is imported only when
  * it runs, so `--help` and argument errors answer at once.
  */
+import { closeSync, openSync, readSync } from 'node:fs'
 import { join } from 'node:path'
+import * as E from 'fp-ts/lib/Either.js'
 import { presets, type Config } from '../haplovl/config.ts'
 import { files } from '../recipe/run.ts'
 import type { Flags, Parsed } from './args.ts'
@@ -148,13 +150,47 @@ export const commands: Readonly<Record<string, Command>> = {
   },
 }
 
-/** The run directory, config and seed from the common flags. */
-export function settings(values: Parsed['values']): { dir: string; config: Config; seed: number; steps: number | undefined } {
-  const preset = (values.preset as keyof typeof presets | undefined) ?? 'tiny'
-  return {
-    dir: (values.run as string | undefined) ?? join('runs', preset),
+type Preset = keyof typeof presets
+
+/**
+ * The preset a run directory was made with: the config name in the metadata of its first checkpoint, read from
+ * the safetensors header alone (8 bytes of length, then JSON), so that this stays cheap. Undefined for a new
+ * run, or when the file cannot be read (loading it later says why).
+ */
+function presetOfRun(dir: string): Preset | undefined {
+  for (const file of [files.teacher, files.llm, files.stage1, files.align, files.stage2]) {
+    let fd: number | undefined
+    try {
+      fd = openSync(join(dir, file), 'r')
+      const length = Buffer.alloc(8)
+      readSync(fd, length, 0, 8, 0)
+      const header = Buffer.alloc(Math.min(Number(length.readBigUInt64LE(0)), 1 << 24))
+      readSync(fd, header, 0, header.length, 8)
+      const name: unknown = JSON.parse(JSON.parse(header.toString('utf8')).__metadata__.config).name
+      if (typeof name === 'string' && Object.hasOwn(presets, name)) return name as Preset
+    } catch {
+      // no such checkpoint, or not one this peek can read
+    } finally {
+      if (fd !== undefined) closeSync(fd)
+    }
+  }
+  return undefined
+}
+
+/**
+ * The run directory, config and seed from the common flags. A run remembers its preset: without --preset, an
+ * existing run directory given by --run is run at the preset its checkpoints were made with.
+ */
+export function settings(values: Parsed['values']): E.Either<string, { dir: string; config: Config; seed: number; steps: number | undefined }> {
+  const asked = values.preset as Preset | undefined, run = values.run as string | undefined
+  const made = run === undefined ? undefined : presetOfRun(run)
+  if (asked !== undefined && made !== undefined && asked !== made)
+    return E.left(`${run} holds a run made with --preset ${made}: give --preset ${made}, or leave --preset out`)
+  const preset = asked ?? made ?? 'tiny'
+  return E.right({
+    dir: run ?? join('runs', preset),
     config: presets[preset],
     seed: (values.seed as number | undefined) ?? 0,
     steps: values.steps as number | undefined,
-  }
+  })
 }

@@ -89,6 +89,8 @@ describe('haplovl: mistakes are one line and exit status 2', { concurrency: true
   it('a run directory without a tokenizer', async () => refused(await haplovl(['ask', '--run', join(f.dir, 'elsewhere'), '--image', f.image, 'q']), /tokenizer.*no such file/))
   it('a pre-decoder layer the model does not have', async () =>
     refused(await haplovl(['attention', '--run', f.dir, '--image', f.image, '--layer', '7', 'what?']), /--layer 7 is outside the pre-decoder's 2 layers/))
+  it('a --preset other than the one the run was made with', async () =>
+    refused(await haplovl(['eval', '--run', f.dir, '--preset', 'tiny']), /holds a run made with --preset micro: give --preset micro, or leave --preset out/))
   it('--learn naming no parameter of the stage', async () =>
     refused(await haplovl(['train', 'stage2', '--preset', 'micro', '--run', f.dir, '--learn', 'connector,postdecoder']),
       /--learn: 'postdecoder' names no parameter of stage2; its parameters are under connector\.weight, .*postDecoder\.blocks/))
@@ -113,12 +115,12 @@ describe('haplovl: commands that work', { concurrency: true }, () => {
     await assert.rejects(stat(join(dir, 'eval.json')))
   })
 
-  it('train stage2 --learn trains only the parts named, and the checkpoint says so', async () => {
+  it('train stage2 --learn trains only the parts named, and the checkpoint says so (the run\'s preset, micro, is its own)', async () => {
     const dir = join(f.dir, 'learn-run')
     await mkdir(dir)
     await copyFile(join(f.dir, 'tokenizer.json'), join(dir, 'tokenizer.json'))
     assert.ok(E.isRight(await saveModel(join(dir, 'align.safetensors'), micro)))
-    const r = await haplovl(['train', 'stage2', '--preset', 'micro', '--run', dir, '--steps', '2', '--learn', 'connector, postDecoder.lmHead'])
+    const r = await haplovl(['train', 'stage2', '--run', dir, '--steps', '2', '--learn', 'connector, postDecoder.lmHead'])
     assert.equal(r.code, 0, r.stderr)
     const load = (file: string) => loadCheckpoint(join(dir, file), fromScratch(Random.key(0), micro), { names: Names.haplovl })()
     const [before, after] = [await load('align.safetensors'), await load('stage2.safetensors')]
