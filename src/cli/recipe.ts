@@ -39,7 +39,7 @@ async function withContext<T>(
   const interrupt = onInterrupt((line) => (progress.finish(), a.io.err(line)))
   const ctx: RunContext = {
     dir: a.dir, config: a.config, seed: a.seed, ...(a.steps === undefined ? {} : { steps: a.steps }),
-    onStep: progress.step, shouldStop: interrupt.shouldStop,
+    onStep: progress.step, onItem: progress.items, shouldStop: interrupt.shouldStop,
   }
   try {
     const result = await body(ctx, progress)
@@ -144,9 +144,9 @@ export function train(a: Invocation): Outcome {
 /** `haplovl eval` */
 export function evaluate(a: Invocation): Outcome {
   const perCategory = a.get('questions', 40)
-  return withContext(a, async (ctx, progress) => {
+  return withContext(a, async (ctx) => {
     const tok = await tokenizerOf(ctx)
-    return E.isLeft(tok) ? tok : evaluateRun(ctx, tok.right, perCategory, (done, total) => progress.items('eval', done, total))
+    return E.isLeft(tok) ? tok : evaluateRun(ctx, tok.right, perCategory)
   }, (report) => {
     if (!report) return // stopped: withContext has said so
     a.io.out(table(report))
@@ -158,9 +158,9 @@ export function evaluate(a: Invocation): Outcome {
 export function compare(a: Invocation): Outcome {
   const design = a.positionals[0] as Design
   const perCategory = a.get('questions', 40)
-  return withContext(a, async (ctx, progress) => {
+  return withContext(a, async (ctx) => {
     const tok = await tokenizerOf(ctx)
-    return E.isLeft(tok) ? tok : Compare.compare(ctx, tok.right, design, { perCategory, onItem: (done, total) => progress.items('eval', done, total) })
+    return E.isLeft(tok) ? tok : Compare.compare(ctx, tok.right, design, { perCategory })
   }, async (report) => {
     if (!report) return // stopped: withContext has said how to resume
     a.io.out(table(report))

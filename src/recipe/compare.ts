@@ -181,12 +181,13 @@ const trainers: Readonly<Record<Design, (s: Setting) => Promise<Trained>>> = { l
  */
 export async function compare(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, design: Design, o: {
   readonly perCategory?: number
-  readonly onItem?: (done: number, total: number) => void
 } = {}): Promise<E.Either<string, Report | undefined>> {
   const here: RunContext = { ...ctx, dir: designDir(ctx.dir, design) }
   const trained = await trainers[design]({ run: ctx, here, tokenizer })
   if (E.isLeft(trained) || !trained.right) return trained as E.Either<string, undefined>
-  const report = await evaluate(trained.right.decoder, trained.right.world, { ...o, ...(ctx.shouldStop ? { shouldStop: ctx.shouldStop } : {}) })
+  const report = await evaluate(trained.right.decoder, trained.right.world, {
+    ...o, onItem: (done, total) => ctx.onItem?.('eval', done, total), ...(ctx.shouldStop ? { shouldStop: ctx.shouldStop } : {}),
+  })
   if (E.isLeft(report) || !report.right) return report
   writeFileSync(join(here.dir, 'eval.json'), `${JSON.stringify(report.right, null, 2)}\n`)
   writeFileSync(join(here.dir, 'eval.md'), `${table(report.right)}\n`)

@@ -49,19 +49,21 @@ async function runRetention(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, sta
     models.stage1 = stage1.right
   }
   models.stage2 = { model: stage2 }
-  return E.right(await retention(teacher.right, tokenizer, c, models, ctx.shouldStop))
+  return E.right(await retention(teacher.right, tokenizer, c, models, {
+    ...(ctx.shouldStop ? { shouldStop: ctx.shouldStop } : {}), onRow: (done, total) => ctx.onItem?.('retention', done, total),
+  }))
 }
 
 /**
  * Evaluate the run's stage-2 model and write eval.json (and eval.md, the tables), with the retention probe.
  * Undefined, with nothing written, when `ctx.shouldStop` (Ctrl-C) ended the evaluation early.
  */
-export async function evaluateRun(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, perCategory?: number, onItem?: (done: number, total: number) => void): Promise<E.Either<string, Report | undefined>> {
+export async function evaluateRun(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, perCategory?: number): Promise<E.Either<string, Report | undefined>> {
   const model = await loadModel(ctx, 'stage2', fromScratch(Key.key(0), ctx.config))
   if (E.isLeft(model)) return model
   const w = worldOf(tokenizer, ctx.config)
   const evaluated = await evaluate(decoder(model.right, ctx.config, specialIds(w)), w, {
-    ...(perCategory ? { perCategory } : {}), ...(onItem ? { onItem } : {}), ...(ctx.shouldStop ? { shouldStop: ctx.shouldStop } : {}),
+    ...(perCategory ? { perCategory } : {}), onItem: (done, total) => ctx.onItem?.('eval', done, total), ...(ctx.shouldStop ? { shouldStop: ctx.shouldStop } : {}),
   })
   if (E.isLeft(evaluated) || !evaluated.right) return evaluated
   const rows = await runRetention(ctx, tokenizer, model.right)

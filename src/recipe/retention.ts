@@ -68,22 +68,27 @@ function preDecoderFeatures(model: Params, c: Config, w: World, scenes: readonly
 
 /**
  * The probe's rows: the teacher's, then each named model's (through its vision head when it has one, and direct).
- * Undefined when `shouldStop` (polled between rows) ended it early.
+ * `onRow` hears each row done; undefined when `shouldStop` (polled between rows) ended it early.
  */
 export async function retention(
-  teacher: Teacher, tokenizer: Tokenizer.Tokenizer, config: Config, models: Readonly<Record<string, Probed>>, shouldStop?: () => boolean,
+  teacher: Teacher, tokenizer: Tokenizer.Tokenizer, config: Config, models: Readonly<Record<string, Probed>>,
+  o: { readonly shouldStop?: () => boolean; readonly onRow?: (done: number, total: number) => void } = {},
 ): Promise<Retention | undefined> {
   const c = config, w = worldOf(tokenizer, config)
   const run = (features: (scenes: readonly Scene.Scene[]) => Tensor) => zeroShot(embedder(teacher.vision, c, features), teacher, c, tokenizer, probe)
   const render = (scenes: readonly Scene.Scene[]) => patchify(scenes.map((s) => Scene.render(s, c.vision.imageSize)), c.vision.imageSize, c.vision.patch)
-  const rows: Retention = { teacher: run((scenes) => VisionTower.patchFeatures(teacher.vision, c.vision, render(scenes), c.teacherLayer)) }
+  const total = 1 + Object.values(models).reduce((n, m) => n + (m.heads ? 2 : 1), 0)
+  const rows: Retention = {}
+  const row = async (name: string, features: (scenes: readonly Scene.Scene[]) => Tensor): Promise<boolean> => {
+    if (await stopHere(o.shouldStop)) return false
+    rows[name] = run(features)
+    o.onRow?.(Object.keys(rows).length, total)
+    return true
+  }
+  if (!(await row('teacher', (scenes) => VisionTower.patchFeatures(teacher.vision, c.vision, render(scenes), c.teacherLayer)))) return undefined
   for (const [name, { model, heads }] of Object.entries(models)) {
-    if (heads) {
-      if (await stopHere(shouldStop)) return undefined
-      rows[`${name} (vision head)`] = run((scenes) => Linear.apply(heads.vision, preDecoderFeatures(model, c, w, scenes)))
-    }
-    if (await stopHere(shouldStop)) return undefined
-    rows[`${name} pre-decoder (direct)`] = run((scenes) => preDecoderFeatures(model, c, w, scenes))
+    if (heads && !(await row(`${name} (vision head)`, (scenes) => Linear.apply(heads.vision, preDecoderFeatures(model, c, w, scenes))))) return undefined
+    if (!(await row(`${name} pre-decoder (direct)`, (scenes) => preDecoderFeatures(model, c, w, scenes)))) return undefined
   }
   return rows
 }

@@ -36,6 +36,8 @@ export interface RunContext {
   readonly steps?: number
   /** each finished optimizer step, for progress bars and JSON-lines logs */
   readonly onStep?: (record: StepRecord<unknown>, total: number) => void
+  /** each piece of other long work done, for progress bars: `done` of `total` questions of an evaluation, rows of a probe */
+  readonly onItem?: (label: string, done: number, total: number) => void
   /** polled after every step: true ends the step with a checkpoint (Ctrl-C) */
   readonly shouldStop?: () => boolean
   /** train only the parameters under these dotted prefixes ("connector", "postDecoder.blocks.0"), not the stage's own choice */

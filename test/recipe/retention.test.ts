@@ -101,6 +101,8 @@ describe('retention probe', () => {
   it('without heads there is no vision-head row; a stop asked for ends the probe with no rows', async () => {
     const model = fromParents(Key.key(1), config, teacher.vision, Llm.init(Key.key(2), config.llm))
     assert.deepEqual(Object.keys((await retention(teacher, tokenizer, config, { final: { model } }))!), ['teacher', 'final pre-decoder (direct)'])
-    assert.equal(await retention(teacher, tokenizer, config, { final: { model } }, () => true), undefined)
+    const heard: number[][] = []
+    assert.equal(await retention(teacher, tokenizer, config, { final: { model } }, { shouldStop: () => heard.length === 1, onRow: (...r) => void heard.push(r) }), undefined)
+    assert.deepEqual(heard, [[1, 2]], 'the teacher\'s row is done, then the stop is heard')
   })
 })
