@@ -7,8 +7,8 @@
  * One question per image, so the second answer of a scene cannot be had by elimination; batch 16 unless given,
  * 10% captions (to keep the model talking), peak learning rate 1e-3 after 20 warm-up steps and constant after,
  * so a run of 1000 steps equals a run of 500 resumed to 1000. The checkpoint (RUN_DIR/lookup.safetensors, every
- * 50 steps) resumes; the step log goes to RUN_DIR/lookup.jsonl (with -echo, -bN and -post in both names for
- * the other forms, batches and `post`). Reported:
+ * 50 steps) resumes; the step log goes to RUN_DIR/lookup.jsonl (with -echo, -bN, -post and -shape in both names
+ * for the other forms, batches, `post` and `shape`). Reported:
  *   - greedy answers: the asked object's colour (target), the other's (other), or neither;
  *   - the teacher-forced margin: summed NLL of answering the other colour minus that of the asked one,
  *     mean ± standard error over the scenes (0 when the model cannot tell the sides apart).
@@ -29,8 +29,12 @@
  * after 600 steps 51, 23, 6 and +0.96 ± 0.28. The plain lesson with `post` stays at chance: 46, 31, 3 and +0.36 ± 0.16
  * after 600 steps, 43, 36, 1 and −0.07 ± 0.11 after 1200. The lookup forms only with the echo and `post` together.
  *
+ * With `shape` the question names the object by its shape instead, as `haplovl eval`'s lookup readout asks
+ * ("What color is the large triangle?", echoed as "large triangle red"), and the held-out scenes are the
+ * readout's 80. Echo, batch 8, `post`: after 1200 steps 50, 29, 1 and +0.57 ± 0.16.
+ *
  * Run: npx tsx examples/04-lookup.ts [RUN_DIR (default runs/tiny)] [STEPS (default 500)] [plain|echo (default plain)]
- *        [BATCH (default 16)] [all|post (default all)]
+ *        [BATCH (default 16)] [all|post (default all)] [place|shape (default place)]
  */
 import * as E from 'fp-ts/lib/Either.js'
 import { appendFileSync } from 'node:fs'
@@ -48,21 +52,24 @@ import { stage2Loss } from '../src/haplovl/objectives.ts'
 import * as Presets from '../src/optim/presets.ts'
 import { warmupCosine } from '../src/optim/schedule.ts'
 import * as Key from '../src/random.ts'
-import { type LookupItem, lookupReadout, sideItem } from '../src/recipe/evaluate.ts'
+import { type LookupItem, lookupItems, lookupReadout, shapeItem, sideItem } from '../src/recipe/evaluate.ts'
 import { loadModel, partsLoss } from '../src/recipe/stages.ts'
 import { batchOf, partsOf, specialIds, tokensIn, worldOf } from '../src/recipe/world.ts'
 import { runStage } from '../src/train/loop.ts'
 
-const [dir = 'runs/tiny', stepsText = '500', form = 'plain', batchText = '16', learns = 'all'] = process.argv.slice(2)
+const [dir = 'runs/tiny', stepsText = '500', form = 'plain', batchText = '16', learns = 'all', by = 'place'] = process.argv.slice(2)
 const steps = Number(stepsText), batch = Number(batchText), peak = 1e-3, warmup = 20, held = 80
-if ((form !== 'plain' && form !== 'echo') || !(Number.isInteger(batch) && batch > 0) || (learns !== 'all' && learns !== 'post')) {
-  console.error('usage: 04-lookup.ts [RUN_DIR] [STEPS] [plain|echo] [BATCH] [all|post]')
+if ((form !== 'plain' && form !== 'echo') || !(Number.isInteger(batch) && batch > 0) || (learns !== 'all' && learns !== 'post') || (by !== 'place' && by !== 'shape')) {
+  console.error('usage: 04-lookup.ts [RUN_DIR] [STEPS] [plain|echo] [BATCH] [all|post] [place|shape]')
   process.exit(2)
 }
-/** The side a question asks about, as `sideItem` words it. */
-const side = (q: LookupItem): string => (q.question.includes('left') ? 'left' : 'right')
-/** What the assistant says: the colour, or (echo) the side and then the colour, so the colour is predicted at the side's own token. */
-const said = (q: LookupItem, colour: string): string => (form === 'echo' ? `${side(q)} ${colour}` : colour)
+/** Training sample i's question about the k-th scene it tries: by place (`sideItem`), or by shape (`shapeItem`, as the evaluation's readout asks). */
+const itemOf = (scene: Scene.Scene, i: number, k: number): LookupItem | undefined =>
+  by === 'place' ? sideItem(scene, Random.hash(43, i) % 2 === 1) : shapeItem(scene, Random.hash(43, i, k))
+/** What a question names: the side ("left"), or the object ("large triangle" of "What color is the large triangle?"). */
+const subject = (q: LookupItem): string => (by === 'place' ? (q.question.includes('left') ? 'left' : 'right') : /is the (.+)\?$/.exec(q.question)![1]!)
+/** What the assistant says: the colour, or (echo) what the question names and then the colour, so the colour is predicted at the named thing's own tokens. */
+const said = (q: LookupItem, colour: string): string => (form === 'echo' ? `${subject(q)} ${colour}` : colour)
 
 const tokenizer = await Tokenizer.load(join(dir, 'tokenizer.json'))()
 if (E.isLeft(tokenizer)) throw new Error(tokenizer.left)
@@ -79,13 +86,13 @@ const sample = (i: number): Language.Sample => {
   if (Random.stream(Random.hash(41, i)).chance(0.1)) return Language.captionSample(i)
   for (let k = 0; ; k++) {
     const scene = Scene.sceneAt('train', Random.hash(42, i, k) & (2 ** 29 - 1))
-    const q = sideItem(scene, Random.hash(43, i) % 2 === 1)
+    const q = itemOf(scene, i, k)
     if (q) return { kind: 'instruction', segments: chat(q, said(q, q.asked)) }
   }
 }
 
 // one checkpoint per form, batch and trained part, so different runs never resume each other
-const name = [form === 'echo' ? 'lookup-echo' : 'lookup', batch === 16 ? '' : `-b${batch}`, learns === 'post' ? '-post' : ''].join('')
+const name = [form === 'echo' ? 'lookup-echo' : 'lookup', batch === 16 ? '' : `-b${batch}`, learns === 'post' ? '-post' : '', by === 'shape' ? '-shape' : ''].join('')
 const checkpoint = join(dir, `${name}.safetensors`)
 // stage 2's AdamW settings; the rate rises linearly for `warmup` steps, then stays at `peak`
 const stage2 = Presets.hyperAt(Presets.stage2), lr = warmupCosine({ peak, warmupSteps: warmup, totalSteps: warmup, floor: peak })
@@ -115,7 +122,7 @@ const nll = (q: LookupItem, colour: string): number => noGrad(() => {
   return stage2Loss(model, tiny, b.right).item() * b.right.targets.filter((t) => t >= 0).length
 })
 
-const items: LookupItem[] = []
+const items: LookupItem[] = by === 'shape' ? lookupItems(held) : []
 for (let i = 0; items.length < held; i++) {
   const q = sideItem(Scene.sceneAt('eval', i), i % 2 === 1)
   if (q) items.push(q)

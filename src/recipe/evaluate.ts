@@ -105,14 +105,23 @@ export interface LookupItem {
   readonly other: string
 }
 
-/** Colour questions (the object named by its shape) about the first n held-out scenes of two differently coloured objects. */
+/**
+ * The colour question `seed` draws about a scene of exactly two differently coloured objects, naming the object
+ * by its shape (and by its size where the shape alone does not single it out); undefined for any other scene.
+ */
+export function shapeItem(scene: Scene.Scene, seed: number): LookupItem | undefined {
+  const [a, b] = scene.objects
+  if (scene.objects.length !== 2 || a!.color === b!.color) return undefined
+  const qa = Language.ask(scene, 'color', seed, { form: 'open' })
+  return qa && { scene, question: qa.question, asked: qa.answer, other: qa.answer === a!.color ? b!.color : a!.color }
+}
+
+/** The readout's questions (`shapeItem`) about the first n held-out scenes that allow one. */
 export function lookupItems(n: number): LookupItem[] {
   const items = []
   for (let i = 0; items.length < n; i++) {
-    const scene = Scene.sceneAt('eval', i), [a, b] = scene.objects
-    if (scene.objects.length !== 2 || a!.color === b!.color) continue
-    const qa = Language.ask(scene, 'color', Random.hash(905, i), { form: 'open' })
-    if (qa) items.push({ scene, question: qa.question, asked: qa.answer, other: qa.answer === a!.color ? b!.color : a!.color })
+    const item = shapeItem(Scene.sceneAt('eval', i), Random.hash(905, i))
+    if (item) items.push(item)
   }
   return items
 }
