@@ -81,6 +81,15 @@ describe('pipeline (micro)', () => {
       assert.ok(!existsSync(join(dir, files.stage1)))
       const report = JSON.parse(readFileSync(join(dir, files.eval), 'utf8')) as { retention?: Record<string, unknown> }
       assert.deepEqual(Object.keys(report.retention ?? {}), ['teacher', 'stage2 pre-decoder (direct)'])
+      // a stop asked for once the evaluation has begun: it ends after that question, writes nothing, records nothing
+      rmSync(join(dir, files.eval))
+      let asked = 0
+      const cut = await pipeline({ ...ctx, onItem: (label) => void (label === 'eval' && asked++), shouldStop: () => asked > 0 }, { perCategory: 1, withoutStage1: true })
+      assert.ok(E.isRight(cut), E.isLeft(cut) ? cut.left : '')
+      assert.equal(asked, 1)
+      assert.ok(!cut.right.some((p) => p.name === 'eval'))
+      assert.ok(!existsSync(join(dir, files.eval)))
+      assert.ok(!JSON.parse(readFileSync(join(dir, 'pipeline.json'), 'utf8')).some((p: { name: string }) => p.name === 'eval'))
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
