@@ -124,11 +124,17 @@ const nll = (q: LookupItem, colour: string): number => noGrad(() => {
   return stage2Loss(model, tiny, b.right).item() * b.right.targets.filter((t) => t >= 0).length
 })
 
-const items: LookupItem[] = by === 'shape' ? lookupItems(held) : []
-for (let i = 0; items.length < held; i++) {
-  const q = sideItem(Scene.sceneAt('eval', i), i % 2 === 1)
-  if (q) items.push(q)
+/** The held-out questions: the readout's own (by shape), or the first that held-out scenes allow by place, left and right in turn. */
+const heldOut = (): LookupItem[] => {
+  if (by === 'shape') return lookupItems(held)
+  const items: LookupItem[] = []
+  for (let i = 0; items.length < held; i++) {
+    const q = sideItem(Scene.sceneAt('eval', i), i % 2 === 1)
+    if (q) items.push(q)
+  }
+  return items
 }
+const items = heldOut()
 const readout = await lookupReadout(answerer, w, items)
 if (E.isLeft(readout)) throw new Error(readout.left)
 const tally = readout.right! // defined: nothing asks the readout to stop

@@ -185,9 +185,7 @@ export async function compare(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, d
   const here: RunContext = { ...ctx, dir: designDir(ctx.dir, design) }
   const trained = await trainers[design]({ run: ctx, here, tokenizer })
   if (E.isLeft(trained) || !trained.right) return trained as E.Either<string, undefined>
-  const report = await evaluate(trained.right.decoder, trained.right.world, {
-    ...o, onItem: (done, total) => ctx.onItem?.('eval', done, total), ...(ctx.shouldStop ? { shouldStop: ctx.shouldStop } : {}),
-  })
+  const report = await evaluate(trained.right.decoder, trained.right.world, { ...o, onItem: (done, total) => ctx.onItem?.('eval', done, total), shouldStop: ctx.shouldStop })
   if (E.isLeft(report) || !report.right) return report
   writeFileSync(join(here.dir, 'eval.json'), `${JSON.stringify(report.right, null, 2)}\n`)
   writeFileSync(join(here.dir, 'eval.md'), `${table(report.right)}\n`)

@@ -61,7 +61,7 @@ export interface Options {
   readonly perCategory?: number
   readonly onItem?: (done: number, total: number) => void
   /** polled between questions: true ends the evaluation early (Ctrl-C), with nothing to report */
-  readonly shouldStop?: () => boolean
+  readonly shouldStop?: (() => boolean) | undefined
 }
 
 /** Every category of every set, then the lookup readout; undefined when `shouldStop` ended it early. */
@@ -93,7 +93,7 @@ export async function evaluate(model: Decoder, w: World, o: Options = {}): Promi
     }
     sets[`${split}/${form}`] = scores
   }
-  const lookup = await lookupReadout(model, w, lookupItems(n), { onItem: () => o.onItem?.(++done, total), ...(o.shouldStop ? { shouldStop: o.shouldStop } : {}) })
+  const lookup = await lookupReadout(model, w, lookupItems(n), { onItem: () => o.onItem?.(++done, total), shouldStop: o.shouldStop })
   return E.map((l: Lookup | undefined) => l && { sets, examples, lookup: l, seconds: (performance.now() - started) / 1000 })(lookup)
 }
 
@@ -149,7 +149,7 @@ export const namedColour = (said: string, item: Pick<LookupItem, 'asked' | 'othe
  * neither; undefined when `shouldStop` ended it early.
  */
 export async function lookupReadout(
-  model: Decoder, w: World, items: readonly LookupItem[], o: { readonly onItem?: () => void; readonly shouldStop?: () => boolean } = {},
+  model: Decoder, w: World, items: readonly LookupItem[], o: { readonly onItem?: () => void; readonly shouldStop?: (() => boolean) | undefined } = {},
 ): Promise<E.Either<string, Lookup | undefined>> {
   const counts = { target: 0, other: 0, neither: 0 }
   for (const item of items) {

@@ -49,9 +49,7 @@ async function runRetention(ctx: RunContext, tokenizer: Tokenizer.Tokenizer, sta
     models.stage1 = stage1.right
   }
   models.stage2 = { model: stage2 }
-  return E.right(await retention(teacher.right, tokenizer, c, models, {
-    ...(ctx.shouldStop ? { shouldStop: ctx.shouldStop } : {}), onRow: (done, total) => ctx.onItem?.('retention', done, total),
-  }))
+  return E.right(await retention(teacher.right, tokenizer, c, models, { shouldStop: ctx.shouldStop, onRow: (done, total) => ctx.onItem?.('retention', done, total) }))
 }
 
 /**
@@ -63,11 +61,12 @@ export async function evaluateRun(ctx: RunContext, tokenizer: Tokenizer.Tokenize
   if (E.isLeft(model)) return model
   const w = worldOf(tokenizer, ctx.config)
   const evaluated = await evaluate(decoder(model.right, ctx.config, specialIds(w)), w, {
-    ...(perCategory ? { perCategory } : {}), onItem: (done, total) => ctx.onItem?.('eval', done, total), ...(ctx.shouldStop ? { shouldStop: ctx.shouldStop } : {}),
+    ...(perCategory ? { perCategory } : {}), onItem: (done, total) => ctx.onItem?.('eval', done, total), shouldStop: ctx.shouldStop,
   })
   if (E.isLeft(evaluated) || !evaluated.right) return evaluated
   const rows = await runRetention(ctx, tokenizer, model.right)
-  if (E.isLeft(rows) || ctx.shouldStop?.()) return E.isLeft(rows) ? rows : E.right(undefined)
+  if (E.isLeft(rows)) return rows
+  if (ctx.shouldStop?.()) return E.right(undefined) // stopped during the probe: nothing is written
   const report: Report = { ...evaluated.right, ...(rows.right ? { retention: rows.right } : {}) }
   writeFileSync(pathOf(ctx, 'eval'), `${JSON.stringify(report, null, 2)}\n`)
   writeFileSync(join(ctx.dir, 'eval.md'), `${table(report)}\n`)

@@ -72,7 +72,7 @@ function preDecoderFeatures(model: Params, c: Config, w: World, scenes: readonly
  */
 export async function retention(
   teacher: Teacher, tokenizer: Tokenizer.Tokenizer, config: Config, models: Readonly<Record<string, Probed>>,
-  o: { readonly shouldStop?: () => boolean; readonly onRow?: (done: number, total: number) => void } = {},
+  o: { readonly shouldStop?: (() => boolean) | undefined; readonly onRow?: (done: number, total: number) => void } = {},
 ): Promise<Retention | undefined> {
   const c = config, w = worldOf(tokenizer, config)
   const run = (features: (scenes: readonly Scene.Scene[]) => Tensor) => zeroShot(embedder(teacher.vision, c, features), teacher, c, tokenizer, probe)
