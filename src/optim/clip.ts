@@ -32,6 +32,13 @@ export function clipByGlobalNorm<P extends Tree>(grads: P, maxNorm: number, trai
   const norm = Math.sqrt(squares)
   if (!(norm > maxNorm) || !Number.isFinite(norm)) return { grads, norm }
   const factor = maxNorm / norm
-  const scaled = treeMap(grads, (g: Tensor, path) => (trainable(path) ? track(Float32Array.from(g.data, (x) => x * factor), g.shape) : g))
+  const scaled = treeMap(grads, (g: Tensor, path) => (trainable(path) ? track(scale(g.data, factor), g.shape) : g))
   return { grads: scaled, norm }
+}
+
+/** x · factor, as a new array (a plain loop: `Float32Array.from` with a map function is ~10x slower in V8). */
+function scale(x: Float32Array, factor: number): Float32Array {
+  const out = new Float32Array(x.length)
+  for (let i = 0; i < x.length; i++) out[i] = x[i]! * factor
+  return out
 }
