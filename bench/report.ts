@@ -198,9 +198,9 @@ The items below were measured during development (one thread, the machine otherw
 - **Array(n) results cost one JavaScript object per output cell.** gpu.js returns each cell as a Float32Array view
   (\`erectRow\` in web-assembly/kernel.js): ≈ 30 ns per cell up to ≈ 64k cells per call, 80–225 ns per cell beyond
   (the views are garbage collected). A batched QKᵀ of the block (32×256×32×256, 524k cells) spent 118 ms making views
-  for 29 ms of arithmetic; products then ran as calls of at most 32k cells (126 → 59 ms for that product). With a
+  for 29 ms of arithmetic; products now run as calls of at most 32k cells (126 → 59 ms for that product). With a
   short reduction (K = 32) the views still cost about half as much as the arithmetic, so kernels/backend.ts now
-  has webasm hand the output back flat, with no views at all, and a call may hold 1M cells: one per thread.
+  has webasm hand the output back flat, with no views at all.
 - Math.exp, Math.log and Math.tanh are JavaScript functions imported by the module and called once per lane; helper
   functions (the \`functions\` setting) are also called once per lane, with scalar code. An arithmetic exp written
   inline (kernels/math.ts: range reduction, a degree-6 polynomial, a table of powers of two; ≤ 1.1e-7 relative

@@ -17,7 +17,7 @@
  *   converted once per read.
  * - The thread grid is [N, ⌈M/4⌉, batch] = (column, row block, batch entry), read directly from
  *   `this.thread.*` in the loop (copies in locals would be floats).
- * - A product runs as kernel calls of at most 1M cells (whole batch entries, else row blocks), and large
+ * - A product runs as kernel calls of at most 32k cells (whole batch entries, else row blocks), and large
  *   products spread those calls over worker threads (./threads.ts).
  */
 import { getBackend, type KernelThis } from './backend.ts'
@@ -155,11 +155,11 @@ function unpack(out: Float32Array, flat: Float32Array, d: MatmulDims, p: Part): 
 const THREADED_MIN_MACS = 1 << 20
 
 /**
- * Output cells (4 values each) per kernel call, at most. Below it a product is cut only into one box per
- * thread, so that the threads get equal shares: a smaller cap (32k cells, from when gpu.js returned one view
- * per cell) cut common products into three boxes, two of them for the worker, which the caller then waited for.
+ * Output cells (4 values each) per kernel call. The cap was set when gpu.js handed an Array(4) result back
+ * as one Float32Array view per cell (~30 ns per cell up to ~64k cells per call, 80-200 ns beyond); webasm
+ * outputs now come back flat (./backend.ts), and whether the cap still pays has not been measured since.
  */
-const CELLS_PER_CALL = 1 << 20
+const CELLS_PER_CALL = 1 << 15
 
 /**
  * Cuts the output into boxes of at most CELLS_PER_CALL cells, and at least `minBoxes` of them when the output

@@ -109,11 +109,9 @@ let seen = 0
 for (;;) {
   Atomics.wait(state, 0, seen)
   seen = Atomics.load(state, 0)
-  // the counter can run ahead of the message; poll for it every 10 µs (a 1 ms sleep here, hit by a good
-  // share of the ~450 products of a stage-2 step at tiny, made the step 3.0 s instead of 2.6 s)
   let message = receiveMessageOnPort(port)
   while (message === undefined) {
-    Atomics.wait(state, 2, 0, 0.01)
+    Atomics.wait(state, 2, 0, 1)
     message = receiveMessageOnPort(port)
   }
   try {
