@@ -170,7 +170,9 @@ function parts(d: MatmulDims, minBoxes: number): Part[] {
   const cellsPerEntry = blocks * d.n
   const cut = (total: number, count: number) =>
     Array.from({ length: count }, (_, i) => [Math.floor((i * total) / count), Math.floor(((i + 1) * total) / count)] as const)
-  const perEntry = Math.min(blocks, Math.max(Math.ceil(cellsPerEntry / CELLS_PER_CALL), Math.ceil(minBoxes / d.batch)))
+  const needed = Math.max(Math.ceil(cellsPerEntry / CELLS_PER_CALL), Math.ceil(minBoxes / d.batch))
+  // a multiple of the thread count, so that every thread gets as many boxes
+  const perEntry = Math.min(blocks, needed > 1 ? Math.ceil(needed / minBoxes) * minBoxes : 1)
   if (perEntry > 1)
     return Array.from({ length: d.batch }, (_, z) => cut(blocks, perEntry).map(([y0, y1]) => ({ z0: z, z1: z + 1, y0, y1 }))).flat()
   const entriesPerBox = Math.max(1, Math.floor(CELLS_PER_CALL / cellsPerEntry))

@@ -63,6 +63,8 @@ describe('matmul kernel', () => {
         { batch: 1, m: 203, k: 96, n: 130, transA: false, transB: true, batchedA: true, batchedB: true },
         { batch: 5, m: 64, k: 80, n: 72, transA: true, transB: false, batchedA: true, batchedB: false },
         { batch: 4, m: 70, k: 64, n: 64, transA: false, transB: false, batchedA: false, batchedB: true },
+        // more cells than one call holds: row blocks in as many boxes as threads share evenly
+        { batch: 1, m: 768, k: 16, n: 344, transA: false, transB: false, batchedA: true, batchedB: false },
       ] satisfies MatmulDims[]) {
         const [a, b] = operands(d, d.m)
         setThreadCount(1)
