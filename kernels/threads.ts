@@ -109,6 +109,7 @@ let seen = 0
 for (;;) {
   Atomics.wait(state, 0, seen)
   seen = Atomics.load(state, 0)
+  // the counter can run ahead of the message it announces: poll for the message every 1 ms
   let message = receiveMessageOnPort(port)
   while (message === undefined) {
     Atomics.wait(state, 2, 0, 1)
