@@ -321,21 +321,34 @@ export const rasterize = (scene: Scene, side: number): Uint8Array => {
   }
   for (const o of scene.objects) {
     const [r, g, b] = PALETTE[o.color].map((c) => toByte(c + o.tint))
-    const i0 = Math.max(0, Math.floor((o.y - o.half) * side)), i1 = Math.min(side - 1, Math.ceil((o.y + o.half) * side))
-    const j0 = Math.max(0, Math.floor((o.x - o.half) * side)), j1 = Math.min(side - 1, Math.ceil((o.x + o.half) * side))
-    for (let i = i0; i <= i1; i++) {
-      const v = ((i + 0.5) / side - o.y) / (o.half * INSET)
-      for (let j = j0; j <= j1; j++) {
-        const u = ((j + 0.5) / side - o.x) / (o.half * INSET)
-        if (!inside(o.shape, u, v)) continue
-        const p = (i * side + j) * 4
-        out[p] = r
-        out[p + 1] = g
-        out[p + 2] = b
-      }
-    }
+    forEachPixel(o, side, (i, j) => {
+      const p = (i * side + j) * 4
+      out[p] = r
+      out[p + 1] = g
+      out[p + 2] = b
+    })
   }
   return out
+}
+
+/** Calls `visit(i, j)` for every pixel (row i, column j) of a `side`×`side` raster that object o covers; only its bounding box is visited. */
+const forEachPixel = (o: SceneObject, side: number, visit: (i: number, j: number) => void): void => {
+  const i0 = Math.max(0, Math.floor((o.y - o.half) * side)), i1 = Math.min(side - 1, Math.ceil((o.y + o.half) * side))
+  const j0 = Math.max(0, Math.floor((o.x - o.half) * side)), j1 = Math.min(side - 1, Math.ceil((o.x + o.half) * side))
+  for (let i = i0; i <= i1; i++) {
+    const v = ((i + 0.5) / side - o.y) / (o.half * INSET)
+    for (let j = j0; j <= j1; j++) if (inside(o.shape, ((j + 0.5) / side - o.x) / (o.half * INSET), v)) visit(i, j)
+  }
+}
+
+/**
+ * The cells of the GRID × GRID lattice (row-major: the tiny model's patches) that hold any of object o's pixels,
+ * drawn at 16 pixels per cell (as `toJimp` draws a 32-px scene before shrinking it).
+ */
+export const cellsOf = (o: SceneObject): Set<number> => {
+  const per = 16, side = GRID * per, cells = new Set<number>()
+  forEachPixel(o, side, (i, j) => cells.add(Math.floor(i / per) * GRID + Math.floor(j / per)))
+  return cells
 }
 
 /** Supersampling factor: shapes are rasterised at 4× and box-filtered down, which smooths their edges. */

@@ -149,6 +149,21 @@ describe('rendering', () => {
       }
   })
 
+  it("an object's cells are the patches of 4×4 pixels that its drawing changes", () => {
+    const size = 32, patch = size / Scene.GRID
+    for (let i = 0; i < 60; i++) {
+      const s = Scene.sceneAt('train', i)
+      const background = Scene.render({ ...s, objects: [] }, size)
+      for (const o of s.objects) {
+        const px = Scene.render({ ...s, objects: [o] }, size)
+        const changed = new Set<number>()
+        for (let p = 0; p < size * size; p++)
+          if ([0, 1, 2].some((c) => px[p * 3 + c] !== background[p * 3 + c])) changed.add(Math.floor(p / size / patch) * Scene.GRID + Math.floor((p % size) / patch))
+        assert.deepEqual([...Scene.cellsOf(o)].sort((a, b) => a - b), [...changed].sort((a, b) => a - b), `train ${i}: ${o.size} ${o.shape}`)
+      }
+    }
+  })
+
   it('writes a PNG that reads back as the rendered pixels', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'haplovl-scene-'))
     try {
